@@ -1,0 +1,29 @@
+# Every target sets up .venv idempotently first: torch pinned exactly (a CPU wheel on
+# these machines; a looser spec would pull multi-GB CUDA builds), then the package.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.pocketgpt-installed
+
+.PHONY: setup test test-all speedrun clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+test: setup
+	$(PY) -m pytest -q -m "not slow"
+
+test-all: setup
+	$(PY) -m pytest -q
+
+speedrun: setup
+	$(VENV)/bin/pocketgpt speedrun
+
+clean:
+	rm -rf $(VENV) build *.egg-info src/*.egg-info

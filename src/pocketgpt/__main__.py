@@ -1,0 +1,5 @@
+import sys
+
+from pocketgpt.cli import main
+
+sys.exit(main())
