@@ -272,7 +272,9 @@ def learn_merges(chunk_counts: dict[str, int], num_merges: int, progress: bool =
     finally:
         if gc_was_enabled:
             gc.enable()
-    return TrainResult(merges=merges, vocab=vocab, stats={"distinct_chunks": len(chunk_counts)})
+    return TrainResult(
+        merges=merges, vocab=vocab, stats={"distinct_chunks": len(chunk_counts), "skipped_duplicates": len(banned)}
+    )
 
 
 def train_bpe(

@@ -219,10 +219,14 @@ class Tokenizer:
 
     @classmethod
     def from_gpt2_files(cls, vocab_json: str | os.PathLike, merges_txt: str | os.PathLike) -> Tokenizer:
-        """Load GPT-2's ``vocab.json`` + ``merges.txt``: GPT-2 pattern, ``<|endoftext|>`` = 50256."""
-        ranks, merges = hf.read_gpt2_files(vocab_json, merges_txt)
-        eot = max(ranks.values()) + 1
-        return cls(ranks, {ENDOFTEXT: eot}, GPT2_PATTERN, merges=merges)
+        """Load GPT-2's ``vocab.json`` + ``merges.txt`` with the GPT-2 pattern.
+
+        ``<|endoftext|>`` takes its id from ``vocab.json`` (50256 for GPT-2), or the
+        next free id when the file has none.
+        """
+        ranks, merges, specials = hf.read_gpt2_files(vocab_json, merges_txt)
+        specials.setdefault(ENDOFTEXT, max(ranks.values()) + 1)
+        return cls(ranks, specials, GPT2_PATTERN, merges=merges)
 
     def __repr__(self) -> str:
         return f"Tokenizer(vocab_size={self.vocab_size}, specials={len(self.special_tokens)}, fingerprint={self.fingerprint[:12]})"

@@ -102,11 +102,13 @@ def hf_tokenizer_json(
     }
 
 
-def read_gpt2_files(vocab_json: str | Path, merges_txt: str | Path) -> tuple[dict[bytes, int], list[tuple[bytes, bytes]]]:
-    """Read GPT-2's ``vocab.json`` + ``merges.txt`` into ``(ranks, merges)``.
+def read_gpt2_files(
+    vocab_json: str | Path, merges_txt: str | Path
+) -> tuple[dict[bytes, int], list[tuple[bytes, bytes]], dict[str, int]]:
+    """Read GPT-2's ``vocab.json`` + ``merges.txt`` into ``(ranks, merges, specials)``.
 
-    Special tokens (such as ``<|endoftext|>``) found in ``vocab.json`` are left out
-    of the ranks; the caller adds them as specials.
+    Entries of the form ``<|...|>`` in ``vocab.json`` (GPT-2 has ``<|endoftext|>``
+    = 50256) are returned as special tokens, not ranks.
     """
     vocab_json, merges_txt = Path(vocab_json), Path(merges_txt)
     for p in (vocab_json, merges_txt):
@@ -119,12 +121,14 @@ def read_gpt2_files(vocab_json: str | Path, merges_txt: str | Path) -> tuple[dic
     if not isinstance(vocab, dict):
         raise UserError(f"{vocab_json}: expected a JSON object mapping token strings to ids")
     ranks: dict[bytes, int] = {}
+    specials: dict[str, int] = {}
     for s, i in vocab.items():
-        if s.startswith("<|") and s.endswith("|>"):
-            continue
         if not isinstance(i, int):
             raise UserError(f"{vocab_json}: the id of {s!r} is {i!r}, expected an integer")
-        ranks[str_to_token(s, str(vocab_json))] = i
+        if s.startswith("<|") and s.endswith("|>"):
+            specials[s] = i
+        else:
+            ranks[str_to_token(s, str(vocab_json))] = i
     merges: list[tuple[bytes, bytes]] = []
     for lineno, line in enumerate(merges_txt.read_text(encoding="utf-8").splitlines(), 1):
         if not line or line.startswith("#version"):
@@ -136,4 +140,4 @@ def read_gpt2_files(vocab_json: str | Path, merges_txt: str | Path) -> tuple[dic
         if a + b not in ranks:
             raise UserError(f"{merges_txt}:{lineno}: merge {line!r} makes a token missing from {vocab_json}")
         merges.append((a, b))
-    return ranks, merges
+    return ranks, merges, specials
