@@ -18,6 +18,7 @@ from pocketgpt.errors import UserError
 # package that defines ``register(subparsers)``.
 COMMAND_MODULES = (
     "tokenizer",
+    "train",
 )
 
 
