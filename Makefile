@@ -23,7 +23,11 @@ test-all: setup
 	$(PY) -m pytest -q
 
 speedrun: setup
-	$(VENV)/bin/pocketgpt speedrun
+	@if $(PY) -c "import importlib.util as u, sys; sys.exit(u.find_spec('pocketgpt.speedrun') is None)"; then \
+		$(VENV)/bin/pocketgpt speedrun; \
+	else \
+		echo "pocketgpt speedrun: not built yet (the speedrun issue delivers it)"; \
+	fi
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

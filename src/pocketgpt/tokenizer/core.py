@@ -337,9 +337,15 @@ def _init_worker(ranks: dict[bytes, int], specials: dict[str, int], pattern: str
     _WORKER_TOKENIZER = Tokenizer(ranks, specials, pattern)
 
 
-def _encode_job(args: tuple[list[str], set[str]]) -> list[list[int]]:
+def _encode_job(args: tuple[list[str], set[str]]):
+    import numpy as np
+
     texts, allowed = args
-    return _WORKER_TOKENIZER.encoding.encode_batch(texts, num_threads=1, allowed_special=allowed, disallowed_special=())
+    enc = _WORKER_TOKENIZER.encoding
+    ids = [enc.encode(t, allowed_special=allowed, disallowed_special=()) for t in texts]
+    # One flat array pickles far faster than a list of int lists.
+    flat = np.concatenate([np.asarray(seq, dtype=np.uint32) for seq in ids]) if ids else np.zeros(0, np.uint32)
+    return flat, [len(seq) for seq in ids]
 
 
 _WORKER_TOKENIZER: Tokenizer | None = None
@@ -360,6 +366,9 @@ def _encode_in_processes(tok: Tokenizer, texts: list[str], allowed: set[str], wo
     method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
     with mp.get_context(method).Pool(workers, _init_worker, (tok.ranks, tok.special_tokens, tok.pattern)) as pool:
         out: list[list[int]] = []
-        for part in pool.imap(_encode_job, jobs):
-            out.extend(part)
+        for flat, lengths in pool.imap(_encode_job, jobs):
+            ids, start = flat.tolist(), 0
+            for n in lengths:
+                out.append(ids[start : start + n])
+                start += n
     return out
