@@ -1,0 +1,435 @@
+"""Token shards: documents -> flat arrays of token ids on disk, train and val apart.
+
+Layout of a shard directory::
+
+    index.json          written last; its presence means the run is complete
+    train_000000.npy    flat uint16 (vocab <= 65536) or uint32 array, ``shard_tokens`` long
+    train_000001.npy    ... the last shard of a split may be shorter
+    val_000000.npy
+    .progress.json      only while a run is incomplete: shards done and where to resume
+
+Every document is followed by ``<|endoftext|>``. Documents go to ``val`` by an evenly
+spaced rule on their position (see :func:`is_val_document`), so the first document
+is always in ``val`` when ``val_fraction > 0``. Each ``.npy`` is written to a temp
+file and renamed; an interrupted run resumes from its last finished shard and
+produces exactly the shards of one clean run.
+
+>>> import tempfile
+>>> from pocketgpt.tokenizer import train
+>>> tok_dir, out = tempfile.mkdtemp(), tempfile.mkdtemp() + "/shards"
+>>> train(["hello world"] * 10, 260).save(tok_dir)
+>>> idx = tokenize_to_shards(["hello", "world", "hello world"], tok_dir, out, val_fraction=0.34)
+>>> idx["splits"]["val"]["documents"], idx["splits"]["train"]["documents"]
+(1, 2)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import multiprocessing as mp
+import os
+import time
+from collections import deque
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from pocketgpt.data.sources import DocumentList, Source, SourceReport, iter_documents, parse_source
+from pocketgpt.errors import UserError
+from pocketgpt.fsio import atomic_file, atomic_write_text, sha256_file
+
+INDEX_NAME = "index.json"
+PROGRESS_NAME = ".progress.json"
+FORMAT = "pocketgpt-token-shards"
+FORMAT_VERSION = 1
+SPLITS = ("train", "val")
+DEFAULT_SHARD_TOKENS = 50_000_000
+# Work unit sent to a worker. Fixed, because resume points are recorded per chunk.
+CHUNK_CHARS = 1 << 20
+
+
+def shard_dtype(vocab_size: int) -> np.dtype:
+    """uint16 when every id fits in 16 bits, else uint32."""
+    return np.dtype(np.uint16) if vocab_size <= 1 << 16 else np.dtype(np.uint32)
+
+
+def is_val_document(i: int, val_fraction: Fraction) -> bool:
+    """Document ``i`` goes to val when ``ceil((i+1)f) > ceil(i f)``: evenly spaced, starting at 0.
+
+    >>> [i for i in range(10) if is_val_document(i, Fraction(1, 4))]
+    [0, 4, 8]
+    """
+    return math.ceil((i + 1) * val_fraction) > math.ceil(i * val_fraction)
+
+
+def _as_sources(inputs, field: str, split_on: str | None) -> list:
+    """``str`` items are documents; ``Path``/``Source`` items are sources."""
+    if isinstance(inputs, (str, os.PathLike, Source, DocumentList)):
+        inputs = [inputs]
+    sources, loose = [], []
+    for item in inputs:
+        if isinstance(item, str):
+            loose.append(item)
+            continue
+        if loose:
+            sources.append(DocumentList(loose))
+            loose = []
+        if isinstance(item, os.PathLike):
+            item = parse_source(item, field=field, split_on=split_on)
+        if not hasattr(item, "documents"):
+            raise UserError(f"input {item!r}: expected a document string, a Path or a Source")
+        sources.append(item)
+    if loose:
+        sources.append(DocumentList(loose))
+    if not sources:
+        raise UserError("no inputs given (empty input); expected documents or sources")
+    return sources
+
+
+def _expand_default_corpus(sources: list) -> tuple[list, list | None]:
+    """A default-corpus directory (``manifest.json``) brings its own held-out files for val."""
+    train, val = [], []
+    for src in sources:
+        manifest = Path(src.spec) / "manifest.json" if isinstance(src, Source) else None
+        if manifest is not None and manifest.is_file():
+            from pocketgpt.data.default_corpus import corpus_files
+
+            tr, va = corpus_files(Path(src.spec))
+            train += [parse_source(p) for p in tr]
+            val += [parse_source(p) for p in va]
+        else:
+            train.append(src)
+    return train, (val or None)
+
+
+class _Encoder:
+    """Per-process encoder; loads the tokenizer from its directory (never pickled)."""
+
+    tokenizer = None
+
+    @classmethod
+    def init(cls, tokenizer_dir: str) -> None:
+        from pocketgpt.tokenizer import Tokenizer
+
+        cls.tokenizer = Tokenizer.load(tokenizer_dir)
+
+    @classmethod
+    def encode_chunk(cls, job: tuple) -> tuple:
+        chunk_id, texts, val_flags, dtype = job
+        tok = cls.tokenizer
+        eot = tok.eot_id
+        ids = tok.encoding.encode_ordinary_batch(texts, num_threads=1)
+        out = []
+        for want in (False, True):
+            lists = [x for x, v in zip(ids, val_flags) if v == want]
+            total = sum(map(len, lists)) + len(lists)
+            arr = np.empty(total, dtype=dtype)
+            pos = 0
+            for x in lists:
+                arr[pos : pos + len(x)] = x
+                arr[pos + len(x)] = eot
+                pos += len(x) + 1
+            out.append(arr)
+        return chunk_id, out[0], out[1]
+
+
+def _chunks(docs: Iterator[str], fraction: Fraction, force_split: str | None, counts: dict) -> Iterator[tuple]:
+    """Group documents into ~CHUNK_CHARS work units, deciding each one's split."""
+    texts, flags, size, chunk_id = [], [], 0, 0
+    for i, doc in enumerate(docs):
+        is_val = (force_split == "val") if force_split else is_val_document(i, fraction)
+        counts["val" if is_val else "train"] += 1
+        counts["bytes"] += len(doc)
+        texts.append(doc)
+        flags.append(is_val)
+        size += len(doc)
+        if size >= CHUNK_CHARS:
+            yield chunk_id, texts, flags
+            texts, flags, size, chunk_id = [], [], 0, chunk_id + 1
+    if texts:
+        yield chunk_id, texts, flags
+
+
+class _SplitWriter:
+    """Cuts one split's token stream into fixed-size shards, tracking the resume point."""
+
+    def __init__(self, out: Path, split: str, shard_tokens: int, done: dict | None):
+        self.out, self.split, self.shard_tokens = out, split, shard_tokens
+        self.shards = list(done["shards"]) if done else []
+        self.resume = tuple(done["resume"]) if done else (0, 0)
+        self.pieces: deque = deque()  # (chunk_id, offset within that chunk's array, array)
+        self.buffered = 0
+
+    def add(self, chunk_id: int, arr: np.ndarray, save) -> None:
+        r_chunk, r_off = self.resume
+        if chunk_id < r_chunk:
+            return
+        start = r_off if chunk_id == r_chunk else 0
+        if start:
+            arr = arr[start:]
+        if len(arr):
+            self.pieces.append((chunk_id, start, arr))
+            self.buffered += len(arr)
+        while self.buffered >= self.shard_tokens:
+            self._cut(self.shard_tokens)
+            save()
+
+    def finish(self) -> None:
+        if self.buffered:
+            self._cut(self.buffered)
+
+    def _cut(self, n: int) -> None:
+        parts, need = [], n
+        while need:
+            chunk_id, off, arr = self.pieces.popleft()
+            take = min(need, len(arr))
+            parts.append(arr[:take])
+            if take < len(arr):
+                self.pieces.appendleft((chunk_id, off + take, arr[take:]))
+            need -= take
+            last = (chunk_id, off + take)
+        self.buffered -= n
+        data = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        name = f"{self.split}_{len(self.shards):06d}.npy"
+        with atomic_file(self.out / name, "wb") as f:
+            np.save(f, data, allow_pickle=False)
+        self.shards.append({"file": name, "tokens": int(n), "sha256": sha256_file(self.out / name)})
+        # Resume at the first token not yet written: the next piece, or the chunk after
+        # the one just used up.
+        self.resume = self.pieces[0][:2] if self.pieces else (last[0] + 1, 0)
+
+    def state(self) -> dict:
+        return {"shards": self.shards, "resume": list(self.resume)}
+
+
+def tokenize_to_shards(
+    inputs,
+    tokenizer_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    val_fraction: float = 0.01,
+    val_inputs=None,
+    shard_tokens: int = DEFAULT_SHARD_TOKENS,
+    workers: int = 1,
+    field: str = "text",
+    split_on: str | None = None,
+    skip_bad: bool = False,
+    overwrite: bool = False,
+    progress: bool = False,
+) -> dict:
+    """Encode documents into train/val token shards under ``out_dir``; return the index.
+
+    ``inputs`` is a list of document strings and/or sources (``Path``, :class:`Source`,
+    :class:`DocumentList`). A default-corpus directory supplies its own held-out
+    documents as val; so does ``val_inputs`` (then ``val_fraction`` is not used).
+    Completed shards of an interrupted run with the same settings are kept.
+    """
+    from pocketgpt.tokenizer import Tokenizer
+
+    if shard_tokens < 1:
+        raise UserError(f"--shard-tokens: {shard_tokens}; expected a positive number of tokens")
+    if not 0 <= val_fraction < 1:
+        raise UserError(f"--val-fraction: {val_fraction}; expected a number in [0, 1)")
+    if workers < 1:
+        raise UserError(f"--workers: {workers}; expected at least 1")
+    tok_dir = Path(tokenizer_dir)
+    tok = Tokenizer.load(tok_dir)
+    train_src, val_src = _expand_default_corpus(_as_sources(inputs, field, split_on))
+    if val_inputs is not None:
+        val_src = _as_sources(val_inputs, field, split_on)
+    dtype = shard_dtype(tok.vocab_size)
+    config = {
+        "tokenizer_fingerprint": tok.fingerprint,
+        "vocab_size": tok.vocab_size,
+        "dtype": dtype.name,
+        "eot_id": tok.eot_id,
+        "shard_tokens": shard_tokens,
+        "val_fraction": None if val_src else val_fraction,
+        "chunk_chars": CHUNK_CHARS,
+        "skip_bad": skip_bad,
+        "sources": {"train": [s.describe() for s in train_src], "val": [s.describe() for s in val_src or []]},
+    }
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    done = _prepare_out_dir(out, config, overwrite)
+    if done is not None and done.get("complete"):
+        return done["index"]
+
+    writers = {s: _SplitWriter(out, s, shard_tokens, (done or {}).get(s)) for s in SPLITS}
+    counts = {"train": 0, "val": 0, "bytes": 0}
+    report = SourceReport(skip_bad=skip_bad)
+
+    def save_progress() -> None:
+        state = {"config": config, **{s: w.state() for s, w in writers.items()}}
+        atomic_write_text(out / PROGRESS_NAME, json.dumps(state, indent=1))
+
+    fraction = Fraction(val_fraction).limit_denominator(1_000_000)
+    streams = [(train_src, None if val_src is None else "train")]
+    if val_src is not None:
+        streams.append((val_src, "val"))
+    started = time.perf_counter()
+    bar = _progress_bar(progress)
+    chunk_base = 0
+    try:
+        for sources, force in streams:
+            docs = iter_documents(sources, report)
+            jobs = (
+                (chunk_base + cid, texts, flags, dtype)
+                for cid, texts, flags in _chunks(docs, fraction, force, counts)
+            )
+            chunk_base = _run_jobs(jobs, writers, save_progress, tok_dir, workers, bar, started)
+            chunk_base += 1
+        for w in writers.values():
+            w.finish()
+    finally:
+        if bar is not None:
+            bar.close()
+    index = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        **config,
+        "documents": counts["train"] + counts["val"],
+        "characters": counts["bytes"],
+        "splits": {
+            s: {"tokens": sum(x["tokens"] for x in w.shards), "documents": counts[s], "shards": w.shards}
+            for s, w in writers.items()
+        },
+        "report": report.as_dict(),
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    if index["splits"]["train"]["tokens"] == 0:
+        raise UserError("every document went to the val split; the train split is empty (add documents, "
+                        "lower --val-fraction, or use --split-on to cut a single file into documents)")
+    atomic_write_text(out / INDEX_NAME, json.dumps(index, indent=1))
+    (out / PROGRESS_NAME).unlink(missing_ok=True)
+    return index
+
+
+def _run_jobs(jobs, writers: dict, save_progress, tok_dir: Path, workers: int, bar, started: float) -> int:
+    """Encode chunks (in order) and feed each split writer; return the last chunk id seen."""
+    min_resume = min(w.resume[0] for w in writers.values())
+    last = -1
+    tokens = 0
+
+    def consume(result) -> None:
+        nonlocal tokens
+        chunk_id, train_arr, val_arr = result
+        writers["train"].add(chunk_id, train_arr, save_progress)
+        writers["val"].add(chunk_id, val_arr, save_progress)
+        tokens += len(train_arr) + len(val_arr)
+
+    def tick(nbytes: int) -> None:
+        if bar is not None:
+            bar.update(nbytes)
+            bar.set_postfix_str(f"{tokens / max(time.perf_counter() - started, 1e-9):,.0f} tok/s")
+
+    if workers == 1:
+        _Encoder.init(str(tok_dir))
+        for job in jobs:
+            last = job[0]
+            if last >= min_resume:
+                consume(_Encoder.encode_chunk(job))
+            tick(sum(map(len, job[1])))
+        return last
+    ctx = mp.get_context("spawn" if os.name != "posix" else "forkserver")
+    pool = ctx.Pool(workers, initializer=_Encoder.init, initargs=(str(tok_dir),))
+    try:
+        pending: deque = deque()
+        for job in jobs:
+            last = job[0]
+            if last < min_resume:
+                tick(sum(map(len, job[1])))
+                continue
+            pending.append((pool.apply_async(_Encoder.encode_chunk, (job,)), sum(map(len, job[1]))))
+            # Bounded in-flight work keeps memory flat on corpora larger than RAM.
+            while len(pending) > 2 * workers:
+                res, n = pending.popleft()
+                consume(res.get())
+                tick(n)
+        while pending:
+            res, n = pending.popleft()
+            consume(res.get())
+            tick(n)
+        pool.close()
+    finally:
+        pool.terminate()
+        pool.join()
+    return last
+
+
+def _progress_bar(enabled: bool):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(unit="B", unit_scale=True, unit_divisor=1000, desc="tokenize", dynamic_ncols=True)
+
+
+def _prepare_out_dir(out: Path, config: dict, overwrite: bool) -> dict | None:
+    """Clean stale temp files; return resume state, or the finished index, for this config."""
+    for tmp in out.glob(".*.tmp"):
+        tmp.unlink(missing_ok=True)
+    index_path, progress_path = out / INDEX_NAME, out / PROGRESS_NAME
+    old = None
+    if index_path.exists():
+        old = json.loads(index_path.read_text())
+        if _same_config(old, config) and not overwrite:
+            return {"complete": True, "index": old}
+    elif progress_path.exists():
+        old = json.loads(progress_path.read_text())
+        if _same_config(old.get("config", {}), config) and not overwrite:
+            return old
+    elif any(out.glob("*.npy")) and not overwrite:
+        raise UserError(f"{out}: holds .npy files but no {INDEX_NAME}; choose an empty --out or pass --overwrite")
+    if old is not None and not overwrite:
+        why = "another tokenizer" if old.get("tokenizer_fingerprint", old.get("config", {}).get(
+            "tokenizer_fingerprint")) != config["tokenizer_fingerprint"] else "other inputs or settings"
+        raise UserError(f"{out}: holds shards made with {why}; choose another --out or pass --overwrite")
+    for f in list(out.glob("*.npy")) + [index_path, progress_path]:
+        f.unlink(missing_ok=True)
+    return None
+
+
+def _same_config(old: dict, new: dict) -> bool:
+    return all(old.get(k) == v for k, v in new.items())
+
+
+def read_shard_index(data_dir: str | os.PathLike) -> dict:
+    """Load ``index.json`` of a finished shard directory.
+
+    Keys include ``tokenizer_fingerprint``, ``vocab_size``, ``dtype``, ``eot_id`` and
+    ``splits`` -> ``{"train": {"tokens", "documents", "shards": [{"file", "tokens", "sha256"}]}, "val": ...}``.
+    """
+    d = Path(data_dir)
+    path = d / INDEX_NAME
+    if not path.is_file():
+        if (d / PROGRESS_NAME).is_file():
+            raise UserError(f"{d}: the tokenize run that writes here did not finish; rerun it to complete the shards")
+        raise UserError(f"{path}: no shard index; expected a directory made by `pocketgpt data tokenize`")
+    try:
+        index = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"{path}: not valid JSON ({e}); expected a shard index") from None
+    if index.get("format") != FORMAT:
+        raise UserError(f"{path}: format {index.get('format')!r}, expected {FORMAT!r}")
+    if index.get("version") != FORMAT_VERSION:
+        raise UserError(f"{path}: version {index.get('version')!r}; this pocketgpt reads version {FORMAT_VERSION}")
+    return index
+
+
+def check_tokenizer(data_dir: str | os.PathLike, tokenizer) -> None:
+    """Raise :class:`UserError` unless ``tokenizer`` (object or directory) made these shards."""
+    if isinstance(tokenizer, (str, os.PathLike)):
+        from pocketgpt.tokenizer import Tokenizer
+
+        tokenizer = Tokenizer.load(tokenizer)
+    index = read_shard_index(data_dir)
+    have, want = tokenizer.fingerprint, index["tokenizer_fingerprint"]
+    if have != want:
+        raise UserError(
+            f"{data_dir}: the shards were tokenized with tokenizer {want[:16]}… but this run uses "
+            f"tokenizer {have[:16]}…; retokenize the data with this tokenizer or use the one that made them"
+        )
