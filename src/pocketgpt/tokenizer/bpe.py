@@ -34,6 +34,7 @@ How it is fast in pure Python (see ``shared/notes/bpe-training-speed.md``):
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import heapq
 import multiprocessing as mp
@@ -75,13 +76,13 @@ def merge(ids: list[int], pair: tuple[int, int], new_id: int) -> list[int]:
 # Pre-split: text -> Counter of distinct chunks
 
 
-def _count_chunks(args: tuple[str, list[str]]) -> Counter:
+def _count_chunks(args: tuple[str, list[str]]) -> tuple[Counter, int]:
     pattern, texts = args
     compiled = regex.compile(pattern)
     counts: Counter = Counter()
     for text in texts:
         counts.update(compiled.findall(text))
-    return counts
+    return counts, sum(map(len, texts))
 
 
 def _safe_cuts(text: str, size: int) -> Iterator[str]:
@@ -126,7 +127,7 @@ def _batches(texts: Iterable[str], size: int, stats: dict) -> Iterator[list[str]
 
 
 def count_chunks(
-    texts: Iterable[str], pattern: str, workers: int | None = None, batch_chars: int = 1 << 22
+    texts: Iterable[str], pattern: str, workers: int | None = None, batch_chars: int = 1 << 22, progress: bool = False
 ) -> tuple[Counter, dict]:
     """Split every text with ``pattern`` and count distinct chunks, in parallel.
 
@@ -137,22 +138,28 @@ def count_chunks(
     >>> sorted(counts.items()), stats["documents"]
     ([(' cat', 1), (' dog', 1), ('the', 2)], 2)
     """
+    from tqdm.auto import tqdm
+
     workers = workers or min(os.cpu_count() or 1, 8)
     stats = {"documents": 0, "chars": 0}
     total: Counter = Counter()
     jobs = ((pattern, b) for b in _batches(texts, batch_chars, stats))
-    if workers <= 1:
-        for job in jobs:
-            total.update(_count_chunks(job))
-        return total, stats
-    # fork is cheap and keeps the parent's imports; fall back where it is absent.
-    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-    with mp.get_context(method).Pool(workers) as pool:
-        for counts in pool.imap_unordered(_count_chunks, jobs):
+    bar = tqdm(desc="pre-split", unit="char", unit_scale=True, disable=None if progress else True, leave=False)
+    with contextlib.ExitStack() as stack:
+        if workers <= 1:
+            results = map(_count_chunks, jobs)
+        else:
+            # fork is cheap and keeps the parent's imports; fall back where it is absent.
+            method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+            pool = stack.enter_context(mp.get_context(method).Pool(workers))
+            results = pool.imap_unordered(_count_chunks, jobs)
+        for counts, n_chars in results:
             if total:
                 total.update(counts)
             else:
                 total = counts
+            bar.update(n_chars)
+    bar.close()
     return total, stats
 
 
@@ -286,7 +293,7 @@ def train_bpe(
 ) -> TrainResult:
     """Pre-split ``texts`` with ``pattern`` and learn ``num_merges`` merges."""
     t0 = time.perf_counter()
-    chunk_counts, stats = count_chunks(texts, pattern, workers=workers)
+    chunk_counts, stats = count_chunks(texts, pattern, workers=workers, progress=progress)
     t1 = time.perf_counter()
     result = learn_merges(chunk_counts, num_merges, progress=progress)
     result.stats.update(stats)
