@@ -8,15 +8,12 @@
 
 from __future__ import annotations
 
+import argparse
+import os
 import sys
 
 
-def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "pretrain", help="pretrain a GPT on token shards",
-        description="Pretrain a GPT on token shards. Trailing KEY=VALUE arguments override config keys "
-                    "(training keys such as lr=1e-3, or model keys such as n_layer=6 / model.n_embd=256).",
-    )
+def _add_options(p) -> None:
     p.add_argument("--preset", default="cpu-tiny", help="cpu-tiny, gpt2-124m, d12 or d20 (default cpu-tiny)")
     p.add_argument("--list-presets", action="store_true", help="print the presets and exit")
     p.add_argument("--config", metavar="FILE.toml", help="TOML file of config keys (a [model] table for the model)")
@@ -34,8 +31,37 @@ def register(subparsers) -> None:
     p.add_argument("--device", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--wandb", action="store_true", default=None, help="also log to Weights & Biases (if installed)")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bar")
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "pretrain", help="pretrain a GPT on token shards",
+        description="Pretrain a GPT on token shards. KEY=VALUE arguments override config keys "
+                    "(training keys such as lr=1e-3, or model keys such as n_layer=6 / model.n_embd=256).",
+    )
+    _add_options(p)
+    # REMAINDER lets KEY=VALUE overrides and options mix in any order; run() separates them.
+    p.add_argument("overrides", nargs=argparse.REMAINDER, metavar="KEY=VALUE", help="config overrides")
     p.set_defaults(func=run)
+
+
+def _split_overrides(args) -> None:
+    """Move options that came after the first KEY=VALUE back into ``args``."""
+    items = list(args.overrides or [])
+    overrides = [t for t in items if "=" in t and not t.startswith("-")]
+    options = [t for t in items if not ("=" in t and not t.startswith("-"))]
+    if options:
+        q = argparse.ArgumentParser(prog="pocketgpt pretrain", add_help=False)
+        _add_options(q)
+        q.set_defaults(**{k: v for k, v in vars(args).items()})
+        ns, unknown = q.parse_known_args(options)
+        if unknown:
+            from pocketgpt.errors import UserError
+
+            raise UserError(f"unrecognized argument(s) {' '.join(unknown)}; overrides are KEY=VALUE "
+                            "(e.g. lr=1e-3), options are listed by `pocketgpt pretrain --help`")
+        vars(args).update(vars(ns))
+    args.overrides = overrides
 
 
 def _list_presets() -> int:
@@ -52,6 +78,7 @@ def _list_presets() -> int:
 def run(args) -> int:
     from pocketgpt.errors import UserError
 
+    _split_overrides(args)
     if args.list_presets:
         return _list_presets()
     if not args.data:
@@ -67,6 +94,8 @@ def run(args) -> int:
     cfg = build_config(args.preset, args.config, args.overrides, flags)
     result = run_pretraining(cfg, args.data, args.out, tokenizer_dir=args.tokenizer, resume=args.resume,
                              init_from=args.init_from, progress=not args.no_progress and sys.stderr.isatty())
+    if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 reports
+        return 130 if result.status == "interrupted" else 0
     ev = result.last_eval or {}
     msg = f"{result.status} at step {result.step} ({result.tokens:,} tokens)"
     if result.loss is not None:
