@@ -141,8 +141,10 @@ def main() -> None:
         s = ours["stats"]
         print(
             f"pocketgpt train          : {ours['seconds']:7.2f} s   peak RSS {ours_rss:7.0f} MB main + "
-            f"{ours_worker_rss:.0f} MB largest pre-split worker ({s['distinct_chunks']} distinct chunks)"
+            f"{ours_worker_rss:.0f} MB largest pre-split worker"
         )
+        print(f"  pre-split {s['presplit_seconds']:.2f} s ({s['distinct_chunks']} distinct chunks), "
+              f"merges {s['merge_seconds']:.2f} s ({s['merges_learned']} merges)")
         print(f"ratio (ours / HF)        : wall time {ours['seconds'] / hf['seconds']:.2f}x, "
               f"peak RSS {ours_rss / hf_rss:.2f}x (main process)")
 

@@ -197,7 +197,7 @@ def learn_merges(chunk_counts: dict[str, int], num_merges: int, progress: bool =
     merges: list[tuple[int, int]] = []
     banned: set[str] = set()
     counts: dict[str, int] = {}
-    where: dict[str, set[int]] = {}
+    where: dict[str, set[int] | list[int]] = {}
 
     gc_was_enabled = gc.isenabled()
     gc.disable()  # millions of small objects would trigger full collections over and over
@@ -232,17 +232,10 @@ def learn_merges(chunk_counts: dict[str, int], num_merges: int, progress: bool =
             known.add(token)
             merges.append((left, right))
             new_sym = chr(new_id)
-            touched: dict[str, int] = {}
-
-            def add_pair(p: str, i: int, f: int) -> None:
-                counts[p] = counts.get(p, 0) + f
-                touched[p] = 1
-                s = where.get(p)
-                if s is None:
-                    where[p] = {i}
-                else:
-                    s.add(i)
-
+            # Every pair the merge creates holds the new symbol, so none existed
+            # before and none gains chunks in a later step: collect them apart.
+            new_counts: dict[str, int] = {}
+            new_where: dict[str, list[int]] = {}
             for i in where.pop(pair):
                 w = words[i]
                 k = w.find(pair)
@@ -252,28 +245,37 @@ def learn_merges(chunk_counts: dict[str, int], num_merges: int, progress: bool =
                 if w.find(pair, k + 1) < 0:
                     # The common case, one occurrence: only its neighbours change.
                     words[i] = w[:k] + new_sym + w[k + 2 :]
+                    created = []
                     if k > 0:
                         counts[w[k - 1 : k + 1]] -= f
-                        add_pair(w[k - 1] + new_sym, i, f)
+                        created.append(w[k - 1] + new_sym)
                     if k + 2 < len(w):
                         counts[w[k + 1 : k + 3]] -= f
-                        add_pair(new_sym + w[k + 2], i, f)
-                    continue
-                # Several (possibly overlapping) occurrences: subtract all the old
-                # pairs and add all the new ones; the untouched ones cancel out.
-                nw = w.replace(pair, new_sym)
-                words[i] = nw
-                for p in map(str.__add__, w, w[1:]):
-                    counts[p] -= f
-                for p in map(str.__add__, nw, nw[1:]):
-                    if new_sym in p:
-                        add_pair(p, i, f)
+                        created.append(new_sym + w[k + 2])
+                else:
+                    # Several (possibly overlapping) occurrences: subtract all the old
+                    # pairs and add back the ones that survive.
+                    nw = words[i] = w.replace(pair, new_sym)
+                    for p in map(str.__add__, w, w[1:]):
+                        counts[p] -= f
+                    created = []
+                    for p in map(str.__add__, nw, nw[1:]):
+                        if new_sym in p:
+                            created.append(p)
+                        else:
+                            counts[p] += f
+                for p in created:
+                    if p in new_counts:
+                        new_counts[p] += f
+                        new_where[p].append(i)
                     else:
-                        counts[p] += f
+                        new_counts[p] = f
+                        new_where[p] = [i]
             counts.pop(pair, None)
-            # Pairs holding the new symbol only grow during this step: push them once.
-            for p in touched:
-                heapq.heappush(heap, (-counts[p], p))
+            counts.update(new_counts)
+            where.update(new_where)
+            for p, c in new_counts.items():
+                heapq.heappush(heap, (-c, p))
             bar.update(1)
         bar.close()
     finally:

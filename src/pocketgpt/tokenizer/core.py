@@ -268,6 +268,8 @@ def train(
         "distinct_chunks": result.stats["distinct_chunks"],
         "merges_requested": vocab_size - floor,
         "merges_learned": len(merges),
+        "presplit_seconds": round(result.stats["presplit_seconds"], 3),
+        "merge_seconds": round(result.stats["merge_seconds"], 3),
         "seconds": round(time.time() - t0, 3),
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
