@@ -1,0 +1,13 @@
+"""Post-training: the chat format, conversation data, SFT batches and the chat REPL.
+
+- :mod:`.format`: ``render``, ``render_for_completion``, ``validate`` (format ``pocketgpt-chat-v1``)
+- :mod:`.data`: conversation JSON Lines read/write, and loading any supported file
+- :mod:`.oasst`: the OpenAssistant (oasst1/oasst2) message-tree importer
+- :mod:`.mix`: the default SFT mix (``pocketgpt data default-chat``)
+- :mod:`.batches`: the SFT batch source (padded or packed) and the masked-loss eval
+- :mod:`.repl`: the chat session and REPL behind ``pocketgpt chat``
+"""
+
+from pocketgpt.chat.format import FORMAT_NAME, render, render_for_completion, render_text, validate
+
+__all__ = ["FORMAT_NAME", "render", "render_for_completion", "render_text", "validate"]

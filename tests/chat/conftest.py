@@ -1,0 +1,15 @@
+"""A small tokenizer with the chat specials, shared by the chat tests."""
+
+from __future__ import annotations
+
+import pytest
+
+TEXT = ["What is the capital of France? The capital of France is Paris. Hello! How are you? I am fine, thanks.",
+        "Who are you? I am pocketgpt, a small language model. <b>tags</b> | pipes | end"]
+
+
+@pytest.fixture(scope="session")
+def tok():
+    from pocketgpt.tokenizer import train
+
+    return train(TEXT * 3, vocab_size=300)
