@@ -19,6 +19,7 @@ from pocketgpt.errors import UserError
 COMMAND_MODULES = (
     "tokenizer",
     "train",
+    "interop",
 )
 
 
