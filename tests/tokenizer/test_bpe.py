@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from pocketgpt.tokenizer.bpe import count_chunks, learn_merges, merge, pair_counts, train_bpe
 from pocketgpt.tokenizer.patterns import GPT2_PATTERN, GPT4_PATTERN
 
-from naive import naive_merge, naive_train  # noqa: E402  (tests/tokenizer is on sys.path via conftest)
+from tok_testlib import naive_merge, naive_train  # noqa: E402  (beside this file; see conftest.py)
 
 
 def fast_merges(texts, n, pattern, workers=1):

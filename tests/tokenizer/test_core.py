@@ -11,21 +11,7 @@ from hypothesis import strategies as st
 from pocketgpt.errors import UserError
 from pocketgpt.tokenizer import DEFAULT_SPECIALS, GPT2_PATTERN, Tokenizer, train
 
-SAMPLE = """The quick brown fox jumps over the lazy dog. It's 2024; numbers 1234567 and 3.14159!
-def greet(name: str) -> str:
-    return f"Hello, {name}!"   # code, with    spaces
-Français: l'été où naïve Zoë a vu 12 élèves. Deutsch: Grüße aus Köln, Straße.
-日本語のテキストと中文文本，还有한국어 문장。 Русский текст и ελληνικά.
-مرحبا بالعالم — עברית מימין לשמאל. Emoji: 🙂👍🏽🇫🇷👩‍👩‍👧 and combining: é (e + U+0301).
-\t\ttabs\r\nCRLF line\n\n\n   trailing   \n"""
-
-# Text that stresses byte-level BPE: emoji, combining marks, CJK, RTL, controls,
-# long whitespace runs and digits.
-unicode_text = st.text(
-    alphabet=st.characters(codec="utf-8", categories=("L", "M", "N", "P", "S", "Z", "Cc")),
-    max_size=300,
-) | st.sampled_from(["\u0301\u0301e", "👩‍👩‍👧🇫🇷", "  \n\n\t  \r\n", "9" * 50, "<|user|>", "\x00\x01\x7f"])
-
+from tok_testlib import SAMPLE, unicode_text  # noqa: E402  (beside this file; see conftest.py)
 
 @pytest.fixture(scope="module")
 def tok() -> Tokenizer:

@@ -16,7 +16,7 @@ from pocketgpt.errors import UserError
 from pocketgpt.tokenizer import GPT2_PATTERN, GPT4_PATTERN, Tokenizer, train
 from pocketgpt.tokenizer.hf import bytes_to_unicode, token_to_str
 
-from test_core import SAMPLE, unicode_text  # noqa: E402
+from tok_testlib import SAMPLE, unicode_text  # noqa: E402
 
 CL100K_SHA256 = "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7"
 
