@@ -40,7 +40,7 @@ import heapq
 import multiprocessing as mp
 import os
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -126,6 +126,21 @@ def _batches(texts: Iterable[str], size: int, stats: dict) -> Iterator[list[str]
         yield batch
 
 
+def bounded_imap(pool, fn, items: Iterable, max_pending: int) -> Iterator:
+    """``pool.imap`` that reads ``items`` at most ``max_pending`` ahead of the results.
+
+    ``Pool.imap`` drains its input as fast as it can, which would pull a whole
+    streamed corpus into memory; this keeps memory flat.
+    """
+    pending: deque = deque()
+    for item in items:
+        pending.append(pool.apply_async(fn, (item,)))
+        if len(pending) >= max_pending:
+            yield pending.popleft().get()
+    while pending:
+        yield pending.popleft().get()
+
+
 def count_chunks(
     texts: Iterable[str], pattern: str, workers: int | None = None, batch_chars: int = 1 << 22, progress: bool = False
 ) -> tuple[Counter, dict]:
@@ -152,7 +167,7 @@ def count_chunks(
             # fork is cheap and keeps the parent's imports; fall back where it is absent.
             method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
             pool = stack.enter_context(mp.get_context(method).Pool(workers))
-            results = pool.imap_unordered(_count_chunks, jobs)
+            results = bounded_imap(pool, _count_chunks, jobs, max_pending=2 * workers)
         for counts, n_chars in results:
             if total:
                 total.update(counts)
