@@ -17,6 +17,7 @@ from pocketgpt.errors import UserError
 # One entry per pipeline stage, in pipeline order. Each names a module in this
 # package that defines ``register(subparsers)``.
 COMMAND_MODULES = (
+    "data",
     "tokenizer",
     "train",
     "interop",

