@@ -13,3 +13,14 @@ def tok():
     from pocketgpt.tokenizer import train
 
     return train(TEXT * 3, vocab_size=300)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_thread():
+    """Tiny models: one thread is faster, and oversubscribed OpenMP threads spin on 2 shared cores."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
