@@ -1,0 +1,64 @@
+"""Cached decoding equals a full forward pass, for both families, plain and left-padded."""
+
+from __future__ import annotations
+
+import doctest
+
+import pytest
+import torch
+
+from pocketgpt.generate import decoder as decoder_mod
+from pocketgpt.generate.decoder import Decoder
+
+from .conftest import tiny_model
+
+FAMILIES = [("gpt2", None), ("modern", 2), ("modern", 1)]  # modern with GQA (4 heads over 2 or 1 kv heads)
+
+
+@pytest.mark.parametrize("arch,n_kv", FAMILIES, ids=["gpt2", "modern-gqa2", "modern-mqa"])
+@pytest.mark.parametrize("split", [1, 5, 17, 39])
+def test_cached_logits_equal_full_forward(arch, n_kv, split):
+    model = tiny_model(arch, n_kv_head=n_kv, block_size=40, scale=0.1)
+    seq = torch.randint(0, 97, (1, 40), generator=torch.Generator().manual_seed(split))
+    with torch.inference_mode():
+        full, _ = model(seq)
+        dec = Decoder(model, [seq[0, :split].tolist()], max_new_tokens=40 - split)
+        got = [dec.prefill()]
+        for t in range(split, 40):
+            got.append(dec.step(seq[:, t]))
+    got = torch.stack(got[:-1], 1)  # the last step predicts position 40, beyond the sequence
+    want = full[:, split - 1 : 39]
+    assert got.shape == want.shape and want.abs().max() > 1.0  # logits of a useful scale
+    assert (got - want).abs().max().item() < 1e-5
+
+
+@pytest.mark.parametrize("arch,n_kv", FAMILIES, ids=["gpt2", "modern-gqa2", "modern-mqa"])
+@pytest.mark.parametrize("use_cache", [True, False], ids=["cache", "no-cache"])
+def test_left_padded_batch_equals_each_sequence_alone(arch, n_kv, use_cache):
+    model = tiny_model(arch, n_kv_head=n_kv, block_size=40, scale=0.1)
+    g = torch.Generator().manual_seed(3)
+    prompts = [torch.randint(0, 97, (n,), generator=g).tolist() for n in (7, 1, 12, 7)]
+    steps = torch.randint(0, 97, (4, 10), generator=g)
+    with torch.inference_mode():
+        dec = Decoder(model, prompts, max_new_tokens=10, use_cache=use_cache)
+        batch = [dec.prefill()] + [dec.step(steps[:, t]) for t in range(10)]
+        for b, p in enumerate(prompts):
+            alone, _ = model(torch.tensor([p + steps[b].tolist()]))
+            want = alone[0, len(p) - 1 :]
+            got = torch.stack([x[b] for x in batch])
+            assert (got - want).abs().max().item() < 1e-5, b
+    assert not any(torch.isnan(x).any() for x in batch)
+
+
+def test_decoder_refuses_to_overrun_its_columns():
+    model = tiny_model(block_size=16)
+    dec = Decoder(model, [[1, 2]], max_new_tokens=1)
+    with torch.inference_mode():
+        dec.prefill()
+        dec.step([3])
+        with pytest.raises(ValueError, match="full"):
+            dec.step([4])
+
+
+def test_docstring_examples():
+    assert doctest.testmod(decoder_mod).failed == 0
