@@ -76,3 +76,62 @@ def greedy(model, ids: list[int], max_new: int, stop: list[int]) -> list[int]:
             if nxt in stop:
                 break
     return out
+
+
+def gpt2_byte_order_tokenizer(tok):
+    """``tok`` with its 256 byte ids renumbered in GPT-2's own order (printable bytes first),
+    as the real GPT-2 vocab.json numbers them."""
+    from pocketgpt.tokenizer import Tokenizer
+    from pocketgpt.tokenizer.hf import bytes_to_unicode
+
+    order = sorted(range(256), key=lambda b: ord(bytes_to_unicode()[b]))
+    ranks = {t: i for t, i in tok.ranks.items() if len(t) > 1}
+    ranks.update({bytes([b]): i for i, b in enumerate(order)})
+    return Tokenizer(ranks, tok.special_tokens, tok.pattern, merges=tok.merges)
+
+
+def make_hf_gpt2(d, tok, *, weights: str = "safetensors", tokenizer: str = "gpt2files", vocab_size=None):
+    """A Hugging Face GPT-2 directory made by transformers (tiny, perturbed): returns the model.
+
+    weights: ``safetensors``, ``sharded`` (several safetensors files + index) or ``bin-legacy``
+    (``pytorch_model.bin`` with the original checkpoint's names: no ``transformer.`` prefix,
+    causal-mask buffers, a copy of the tied LM head). tokenizer: ``gpt2files`` (vocab.json +
+    merges.txt) or ``hf-json`` (tokenizer.json written by transformers' GPT2Tokenizer).
+    """
+    import transformers
+
+    d.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    cfg = transformers.GPT2Config(vocab_size=vocab_size or tok.vocab_size, n_positions=64, n_embd=48, n_layer=2,
+                                  n_head=4, bos_token_id=tok.eot_id, eos_token_id=tok.eot_id)
+    model = transformers.GPT2LMHeadModel(cfg).eval()
+    perturb(model)
+    if weights == "safetensors":
+        model.save_pretrained(d)
+    elif weights == "sharded":
+        model.save_pretrained(d, max_shard_size="40KB")
+    elif weights == "bin-legacy":
+        model.config.save_pretrained(d)
+        sd = {k.removeprefix("transformer."): v for k, v in model.state_dict().items()}
+        for i in range(cfg.n_layer):
+            sd[f"h.{i}.attn.bias"] = torch.tril(torch.ones(1, 1, 64, 64))
+            sd[f"h.{i}.attn.masked_bias"] = torch.tensor(-1e4)
+        torch.save(sd, d / "pytorch_model.bin")
+    else:
+        raise ValueError(weights)
+    files = d / "_tok"
+    files.mkdir()
+    write_gpt2_files(tok, files)
+    if tokenizer == "gpt2files":
+        for name in ("vocab.json", "merges.txt"):
+            (files / name).rename(d / name)
+    else:
+        ref = transformers.GPT2Tokenizer(vocab=str(files / "vocab.json"), merges=str(files / "merges.txt"))
+        ref.save_pretrained(d)
+        for name in ("vocab.json", "merges.txt"):
+            (d / name).unlink(missing_ok=True)
+        assert (d / "tokenizer.json").exists()
+    for f in files.iterdir():
+        f.unlink()
+    files.rmdir()
+    return model
