@@ -1,0 +1,278 @@
+"""The default SFT mix, built offline from pinned packages: ``pocketgpt data default-chat``.
+
+Sources (each conversation carries ``"source"``):
+
+- ``chatterbot``: the English YAML conversations of ``chatterbot-corpus==1.3.3``. Lists of
+  alternating turns become user/assistant turns (a trailing user turn is dropped, long
+  dialogues are cut into pieces of at most :attr:`ChatMixConfig.max_turns` messages).
+  Conversations that ask the bot who or what it is are dropped: the identity set below
+  is the one truthful source for that.
+- ``capitals``: questions and answers about the capitals of the **training** countries of
+  ``countryinfo==1.0.1`` (see :mod:`pocketgpt.data.countries`), in several question
+  phrasings. Answers are full sentences that name the country first ("The capital of
+  France is Paris."): measured, this reply form keeps pretraining knowledge usable for
+  held-out countries, while short replies ("Paris.") lost most of it.
+- ``identity``: short conversations saying truthfully what pocketgpt is.
+- ``multi``: multi-turn conversations (several capital questions in a row, a greeting,
+  thanks, an identity follow-up), some with a system message.
+
+**Held-out rule.** The fixed 20% held-out countries (:func:`pocketgpt.data.countries.is_held_out`)
+must not appear in any SFT example: every conversation of every source that mentions a
+held-out country's name or capital (whole words, any case, accents folded too) is
+dropped, and the counts go into ``manifest.json``. This also drops training countries
+whose name contains a held-out one (Papua New Guinea when Guinea is held out).
+
+>>> conv = identity_conversations(random.Random(0))[0]
+>>> conv.messages[0]["content"], conv.meta["source"]
+('Who are you?', 'identity')
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import unicodedata
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from pocketgpt.chat.data import Conversation
+from pocketgpt.chat.format import validate
+from pocketgpt.errors import UserError
+
+QUESTIONS = (
+    "What is the capital of {c}?",
+    "What's the capital of {c}?",
+    "Which city is the capital of {c}?",
+    "What city is the capital of {c}?",
+    "Tell me the capital of {c}.",
+    "Name the capital city of {c}.",
+    "Do you know the capital of {c}?",
+    "What is the capital city of {c}?",
+    "Can you tell me what the capital of {c} is?",
+    "I'd like to know the capital of {c}.",
+)
+# Country first, as in the pretraining encyclopedia; the first form is used most.
+ANSWERS = ("The capital of {c} is {cap}.",) * 3 + ("The capital city of {c} is {cap}.", "{c}'s capital is {cap}.")
+
+IDENTITY = (
+    (("Who are you?", "What are you?", "Introduce yourself."),
+     ("I am pocketgpt, a small language model trained from scratch with the pocketgpt pipeline. I try to be "
+      "helpful, but I am small and can be wrong.",
+      "I'm pocketgpt, a small language model. I was trained from scratch on a modest amount of text, so I know "
+      "a little and I make mistakes.")),
+    (("What is your name?", "What's your name?", "Do you have a name?"),
+     ("My name is pocketgpt.", "I am called pocketgpt.")),
+    (("What can you do?", "How can you help me?", "What are you good at?"),
+     ("I can chat and answer simple questions, for example about the capitals of countries. I am a small model, "
+      "so please check anything important.",
+      "I can answer short questions and hold a simple conversation. My knowledge comes only from my training "
+      "text, and I can be wrong.")),
+    (("Who made you?", "Who created you?", "Who trained you?"),
+     ("I was trained with pocketgpt, an open-source pipeline that turns raw text into a chat assistant: "
+      "a tokenizer, pretraining, then finetuning on conversations.",
+      "Whoever ran the pocketgpt pipeline trained me: first on plain text, then on example conversations.")),
+    (("Are you ChatGPT?", "Are you GPT-4?", "Are you a big AI model?"),
+     ("No. I am pocketgpt, a much smaller model trained from scratch. I am far less capable than large "
+      "assistants.",)),
+    (("Can you browse the internet?", "Do you have internet access?", "Can you look things up online?"),
+     ("No. I cannot browse the internet; I only know what was in my training text.",)),
+    (("Are you always right?", "Can I trust your answers?", "Do you make mistakes?"),
+     ("No, I often make mistakes. I am a small model, so please double-check my answers.",
+      "Not always. I am small and my training was short, so I can be confidently wrong.")),
+    (("Are you a human?", "Are you a person?", "Are you alive?"),
+     ("No, I am a computer program: a small language model called pocketgpt.",)),
+    (("How were you trained?", "How do you work?"),
+     ("I predict text one token at a time. I was pretrained on plain text and then finetuned on example "
+      "conversations so that I answer as an assistant.",)),
+)
+# chatterbot turns that ask who/what the bot is; the identity set answers those
+IDENTITY_Q = re.compile(r"\b(who|what) (are|r) (you|u)\b|\byour name\b|\bwho (made|created|built|programmed|wrote|"
+                        r"trained) you\b|\bare you (a |an )?(human|person|robot|bot|chatbot|chatterbot|ai|real|alive)\b|"
+                        r"\bintroduce yourself\b", re.I)
+GREETINGS = (("Hi!", "Hello! How can I help you today?"), ("Hello.", "Hello! What would you like to know?"),
+             ("Good morning!", "Good morning! How can I help?"), ("Hey there", "Hi! What can I do for you?"))
+THANKS = (("Thanks!", "You're welcome!"), ("Thank you.", "You're welcome. Anything else?"),
+          ("Great, thanks.", "Glad I could help."))
+SYSTEMS = ("You are pocketgpt, a helpful assistant.", "You are a helpful assistant. Answer in one sentence.",
+           "You are pocketgpt. Be brief and polite.")
+
+
+@dataclass
+class ChatMixConfig:
+    """Knobs of the default SFT mix (the defaults are the documented mix)."""
+
+    seed: int = 0
+    capital_phrasings: int = 4  # single-turn Q&A per training country, distinct question forms
+    capital_chains: int = 150  # conversations asking 2-3 capitals in a row
+    greeting_wraps: int = 100  # greeting -> capital question -> thanks
+    identity_copies: int = 6  # renderings of each identity question group
+    system_fraction: float = 0.1  # share of generated conversations given a system message
+    chatterbot: bool = True
+    max_turns: int = 8  # chatterbot dialogues longer than this are cut into pieces
+
+
+def fold(text: str) -> str:
+    """Lower case with accents removed: 'Yaoundé' -> 'yaounde'."""
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c)).lower()
+
+
+def held_out_pattern(countries: dict) -> re.Pattern:
+    """A regex matching (on :func:`fold`-ed text) any held-out country's name or capital as whole words."""
+    terms = set()
+    for c in countries.values():
+        if c.held_out:
+            for t in (c.name, c.capital):
+                terms.add(fold(t))
+                if fold(t).startswith("the "):
+                    terms.add(fold(t)[4:])
+    alts = "|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True))
+    return re.compile(rf"(?<!\w)(?:{alts})(?!\w)")
+
+
+def _conv(messages: list[tuple[str, str]], source: str, system: str | None = None) -> Conversation:
+    msgs = ([{"role": "system", "content": system}] if system else []) + [
+        {"role": r, "content": t} for r, t in messages]
+    return Conversation(validate(msgs, f"default-chat {source}"), f"default-chat {source}", {"source": source})
+
+
+def parse_chatterbot(archive, max_turns: int = 8) -> tuple[list[Conversation], dict]:
+    """English conversations of the chatterbot-corpus wheel, with counts of what was dropped."""
+    import yaml
+
+    from pocketgpt.data.packages import iter_members
+
+    out, stats = [], {"files": 0, "dialogues": 0, "identity_dropped": 0, "unusable": 0}
+    for member, data in iter_members(Path(archive)):
+        if not (member.startswith("chatterbot_corpus/data/english/") and member.endswith((".yml", ".yaml"))):
+            continue
+        try:
+            doc = yaml.safe_load(data.decode("utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError) as e:
+            raise UserError(f"{archive}: {member}: not valid YAML ({e})") from None
+        stats["files"] += 1
+        for k, turns in enumerate((doc or {}).get("conversations") or []):
+            stats["dialogues"] += 1
+            turns = [str(t).strip() for t in turns or [] if t is not None]
+            if len(turns) % 2:
+                turns = turns[:-1]  # a question with no answer teaches nothing
+            if len(turns) < 2 or not all(turns):
+                stats["unusable"] += 1
+                continue
+            if any(IDENTITY_Q.search(t) for t in turns[0::2]):
+                stats["identity_dropped"] += 1
+                continue
+            step = max(2, max_turns - max_turns % 2)
+            for s in range(0, len(turns), step):
+                piece = turns[s:s + step]
+                roles = ["user", "assistant"] * (len(piece) // 2)
+                out.append(Conversation(validate([{"role": r, "content": t} for r, t in zip(roles, piece)],
+                                                  f"{member}: conversation {k}"),
+                                        f"{member}: conversation {k}", {"source": "chatterbot"}))
+    if not stats["files"]:
+        raise UserError(f"{archive}: no chatterbot_corpus/data/english/*.yml members; is this chatterbot-corpus?")
+    return out, stats
+
+
+def capital_qa(country, rng: random.Random) -> tuple[str, str]:
+    q = rng.choice(QUESTIONS).format(c=country.name)
+    return q, rng.choice(ANSWERS).format(c=country.name, cap=country.capital)
+
+
+def capital_conversations(train_countries: list, cfg: ChatMixConfig, rng: random.Random) -> list[Conversation]:
+    out = []
+    for c in train_countries:
+        for q in rng.sample(QUESTIONS, min(cfg.capital_phrasings, len(QUESTIONS))):
+            a = rng.choice(ANSWERS).format(c=c.name, cap=c.capital)
+            out.append(_conv([("user", q.format(c=c.name)), ("assistant", a)], "capitals", _system(cfg, rng)))
+    return out
+
+
+def _system(cfg: ChatMixConfig, rng: random.Random) -> str | None:
+    return rng.choice(SYSTEMS) if rng.random() < cfg.system_fraction else None
+
+
+def identity_conversations(rng: random.Random, copies: int = 1) -> list[Conversation]:
+    out = []
+    for k in range(copies):
+        for questions, answers in IDENTITY:
+            q = questions[k % len(questions)]
+            out.append(_conv([("user", q), ("assistant", rng.choice(answers))], "identity"))
+    return out
+
+
+def multi_turn_conversations(train_countries: list, cfg: ChatMixConfig, rng: random.Random) -> list[Conversation]:
+    out = []
+    for _ in range(cfg.capital_chains):
+        turns = []
+        for c in rng.sample(train_countries, min(len(train_countries), rng.randint(2, 3))):
+            turns += list(zip(("user", "assistant"), capital_qa(c, rng)))
+        out.append(_conv(turns, "multi", _system(cfg, rng)))
+    for _ in range(cfg.greeting_wraps):
+        g, t = rng.choice(GREETINGS), rng.choice(THANKS)
+        turns = [("user", g[0]), ("assistant", g[1])]
+        turns += list(zip(("user", "assistant"), capital_qa(rng.choice(train_countries), rng)))
+        if rng.random() < 0.3:
+            questions, answers = rng.choice(IDENTITY)
+            turns += [("user", rng.choice(questions)), ("assistant", rng.choice(answers))]
+        turns += [("user", t[0]), ("assistant", t[1])]
+        out.append(_conv(turns, "multi", _system(cfg, rng)))
+    return out
+
+
+def build_chat_mix(countries: dict, chatterbot_archive=None, cfg: ChatMixConfig | None = None):
+    """``(conversations, report)``: every source, shuffled, held-out mentions removed."""
+    cfg = cfg or ChatMixConfig()
+    rng = random.Random(cfg.seed)
+    train_countries = [c for c in countries.values() if not c.held_out]
+    if not train_countries:
+        raise UserError("default-chat: no training countries (every country is held out)")
+    banned = held_out_pattern(countries)
+    sources: dict[str, list[Conversation]] = {}
+    report: dict = {"config": asdict(cfg)}
+    if cfg.chatterbot:
+        if chatterbot_archive is None:
+            raise UserError("default-chat: chatterbot is enabled but no chatterbot-corpus archive was given")
+        sources["chatterbot"], report["chatterbot"] = parse_chatterbot(chatterbot_archive, cfg.max_turns)
+    sources["capitals"] = capital_conversations(train_countries, cfg, rng)
+    sources["identity"] = identity_conversations(rng, cfg.identity_copies)
+    sources["multi"] = multi_turn_conversations(train_countries, cfg, rng)
+    kept, counts = [], {}
+    for name, convs in sources.items():
+        ok = [c for c in convs if not any(banned.search(fold(m["content"])) for m in c.messages)]
+        counts[name] = {"conversations": len(ok), "dropped_held_out": len(convs) - len(ok)}
+        kept += ok
+    rng.shuffle(kept)
+    held = sorted(c.name for c in countries.values() if c.held_out)
+    mentioned = {c.name for c in train_countries if not banned.search(fold(f"{c.name} {c.capital}"))}
+    report.update(sources=counts, conversations=len(kept), countries=len(countries), held_out_countries=held,
+                  training_countries=len(train_countries), training_countries_in_sft=len(mentioned),
+                  multi_turn=sum(len(c.messages) > 3 for c in kept))
+    return kept, report
+
+
+def build_default_chat(out_dir, cfg: ChatMixConfig | None = None, *, cache_dir=None, pins=None,
+                       overwrite: bool = False) -> dict:
+    """Write ``OUT/chat.jsonl`` and ``OUT/manifest.json`` (atomically, as one directory)."""
+    from pocketgpt.data.countries import country_facts
+    from pocketgpt.data.packages import PINS, fetch_pinned
+    from pocketgpt.fsio import atomic_dir
+
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not overwrite:
+        raise UserError(f"--out {out_dir}: already exists; pass --overwrite to replace it")
+    cfg = cfg or ChatMixConfig()
+    pins = pins or PINS
+    countries = country_facts(cache_dir, pins)
+    archive = fetch_pinned("chatterbot-corpus", cache_dir, pins) if cfg.chatterbot else None
+    convs, report = build_chat_mix(countries, archive, cfg)
+    used = ["countryinfo"] + (["chatterbot-corpus"] if cfg.chatterbot else [])
+    report["packages"] = {n: {"version": pins[n].version, "sha256": pins[n].sha256, "license": pins[n].license}
+                          for n in used}
+    report["format"] = "one JSON object per line: {\"messages\": [...], \"source\": ...}"
+    with atomic_dir(out_dir, overwrite=overwrite) as tmp:
+        with open(tmp / "chat.jsonl", "w", encoding="utf-8") as f:
+            for c in convs:
+                f.write(c.to_json() + "\n")
+        (tmp / "manifest.json").write_text(json.dumps(report, indent=1, ensure_ascii=False), encoding="utf-8")
+    return report
