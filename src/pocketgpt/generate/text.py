@@ -7,7 +7,9 @@ characters; a character arrives whole once its last byte does.
 
 With stop strings it also holds back any tail of the text that could be the
 start of a stop string, so text that turns out to be part of one is never
-emitted. Once a stop string appears, the text is cut just before it.
+emitted. The text is checked after every token, so the first stop string to be
+completed wins (the earliest-starting one, if a token completes several), and
+the text is cut just before it.
 
 >>> class Bytes:  # a stand-in tokenizer: token id i is the single byte i
 ...     def token_bytes(self, i): return bytes([i])
