@@ -266,6 +266,9 @@ def tokenize_to_shards(
         state = {"config": config, **{s: w.state() for s, w in writers.items()}}
         atomic_write_text(out / PROGRESS_NAME, json.dumps(state, indent=1))
 
+    # Claim the directory before the first shard, so a kill right after writing a shard
+    # leaves a resumable directory rather than anonymous .npy files.
+    save_progress()
     fraction = Fraction(val_fraction).limit_denominator(1_000_000)
     streams = [(train_src, None if val_src is None else "train")]
     if val_src is not None:
@@ -382,6 +385,8 @@ def _prepare_out_dir(out: Path, config: dict, overwrite: bool) -> dict | None:
         old = json.loads(progress_path.read_text())
         if _same_config(old.get("config", {}), config) and not overwrite:
             return old
+        if not any(old.get(s, {}).get("shards") for s in SPLITS):
+            old = None  # a run that wrote nothing: nothing to protect
     elif any(out.glob("*.npy")) and not overwrite:
         raise UserError(f"{out}: holds .npy files but no {INDEX_NAME}; choose an empty --out or pass --overwrite")
     if old is not None and not overwrite:
