@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "data",
     "tokenizer",
     "train",
+    "generate",
     "chat",
     "interop",
 )
