@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # for chat_testlib
 
 TEXT = ["What is the capital of France? The capital of France is Paris. Hello! How are you? I am fine, thanks.",
         "Who are you? I am pocketgpt, a small language model. <b>tags</b> | pipes | end"]
@@ -24,3 +29,4 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+

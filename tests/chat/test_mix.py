@@ -1,0 +1,103 @@
+"""The default SFT mix on stand-in packages: sources, held-out rule, determinism, CLI."""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+
+import pytest
+from chat_testlib import STAND_IN_COUNTRIES, make_chat_stand_ins
+
+from pocketgpt.chat.data import read_jsonl
+from pocketgpt.chat.mix import ChatMixConfig, build_default_chat
+from pocketgpt.data.countries import is_held_out
+
+
+def _fold(s):
+    return "".join(c for c in unicodedata.normalize("NFKD", s) if not unicodedata.combining(c)).lower()
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    root = tmp_path_factory.mktemp("mix")
+    pins = make_chat_stand_ins(root / "cache")
+    report = build_default_chat(root / "out", ChatMixConfig(capital_chains=20, greeting_wraps=10),
+                                cache_dir=root / "cache", pins=pins)
+    return root, pins, report, read_jsonl(root / "out" / "chat.jsonl")
+
+
+def test_held_out_countries_never_appear(built):
+    _, _, report, convs = built
+    held = [c for c in STAND_IN_COUNTRIES if is_held_out(c["name"])]
+    assert {c["name"] for c in held} == {"Chad", "Guinea", "Canada", "China", "Cameroon"}
+    assert sorted(report["held_out_countries"]) == sorted(c["name"] for c in held)
+    text = _fold("\n".join(m["content"] for c in convs for m in c.messages))
+    for c in held:
+        for term in (c["name"], c["capital"]):
+            assert not re.search(rf"(?<!\w){re.escape(_fold(term))}(?!\w)", text), term
+    # the chatterbot lines about china/Beijing and Yaounde were dropped, and so was Papua New Guinea
+    assert report["sources"]["chatterbot"]["dropped_held_out"] == 2
+    assert "port moresby" not in text
+
+
+def test_capitals_for_training_countries_in_several_phrasings(built):
+    _, _, report, convs = built
+    single = [c for c in convs if c.meta["source"] == "capitals"]
+    france = [c for c in single if "France" in c.messages[-1]["content"]]
+    assert len(france) == 4 and len({c.messages[-2]["content"] for c in france}) == 4
+    for c in france:
+        assert c.messages[-1]["content"] in ("The capital of France is Paris.", "The capital city of France is Paris.",
+                                             "France's capital is Paris.")
+    named = {n for n in ("France", "Spain", "Japan", "Peru", "Italy")
+             if any(n in m["content"] for c in single for m in c.messages)}
+    assert named == {"France", "Spain", "Japan", "Peru", "Italy"}
+    assert report["training_countries"] == 6 and report["training_countries_in_sft"] == 5
+
+
+def test_chatterbot_identity_multi_turn(built):
+    _, _, report, convs = built
+    bot = [c for c in convs if c.meta["source"] == "chatterbot"]
+    texts = [[m["content"] for m in c.messages] for c in bot]
+    assert ["Hello", "Hi"] in texts and ["42", "7"] in texts
+    assert ["Good morning, how are you?", "I am doing well, how about you?"] in texts  # odd tail dropped
+    assert not any("ChatterBot" in t for conv in texts for t in conv)  # its identity answers are gone
+    assert report["chatterbot"]["identity_dropped"] == 2
+    long = sorted((t for t in texts if t[0].startswith("turn")), key=len, reverse=True)
+    assert [len(t) for t in long] == [8, 2] and long[1] == ["turn 8", "turn 9"]  # 11 turns: cut, tail dropped
+    assert not any(t == ["Bonjour", "Salut"] for t in texts)  # English only
+    ident = [c for c in convs if c.meta["source"] == "identity"]
+    assert len(ident) >= 20
+    who = [c.messages[-1]["content"] for c in ident if c.messages[0]["content"] in ("Who are you?", "What are you?")]
+    # truthful: names itself, says it is small and can be wrong
+    assert who and all("pocketgpt" in a and "small" in a and ("wrong" in a or "mistakes" in a) for a in who)
+    names = [c.messages[-1]["content"] for c in ident if "name" in c.messages[0]["content"]]
+    assert names and all("pocketgpt" in a for a in names)
+    assert report["multi_turn"] == sum(len(c.messages) > 3 for c in convs) >= 30  # 20 + 10 + 2
+    assert any(c.messages[0]["role"] == "system" for c in convs)
+
+
+def test_deterministic_and_atomic(built, tmp_path):
+    root, pins, report, _ = built
+    again = build_default_chat(tmp_path / "o", ChatMixConfig(capital_chains=20, greeting_wraps=10),
+                               cache_dir=root / "cache", pins=pins)
+    assert (tmp_path / "o" / "chat.jsonl").read_bytes() == (root / "out" / "chat.jsonl").read_bytes()
+    assert again == report == json.loads((root / "out" / "manifest.json").read_text())
+    assert report["packages"]["chatterbot-corpus"]["version"] == "1.3.3"
+    from pocketgpt.errors import UserError
+
+    with pytest.raises(UserError, match="already exists"):
+        build_default_chat(tmp_path / "o", cache_dir=root / "cache", pins=pins)
+
+
+def test_cli_default_chat(built, tmp_path, monkeypatch, capsys):
+    from pocketgpt.cli import main
+    from pocketgpt.data import packages
+
+    root, pins, _, _ = built
+    for name in ("countryinfo", "chatterbot-corpus"):
+        monkeypatch.setitem(packages.PINS, name, pins[name])
+    rc = main(["data", "default-chat", "--out", str(tmp_path / "c"), "--cache", str(root / "cache")])
+    out = capsys.readouterr().out
+    assert rc == 0 and "5 held-out countries never appear" in out
+    assert len(read_jsonl(tmp_path / "c" / "chat.jsonl")) > 50
