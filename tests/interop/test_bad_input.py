@@ -152,7 +152,13 @@ def test_existing_run_is_not_overwritten(good, tmp_path):
     import_hf(good, tmp_path / "run")
     with pytest.raises(UserError, match="already holds checkpoints"):
         import_hf(good, tmp_path / "run")
-    import_hf(good, tmp_path / "run", overwrite=True)
+    from pocketgpt.train.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
+
+    model, tok, _ = load_checkpoint(tmp_path / "run")
+    save_checkpoint(tmp_path / "run", 50, model_state=model.state_dict(), optimizer_state=None,
+                    trainer_state={"step": 50}, config={"model": model.config.to_dict()}, tokenizer=tok)
+    import_hf(good, tmp_path / "run", overwrite=True)  # replaces step 50 too: the import is the newest
+    assert [s for s, _ in list_checkpoints(tmp_path / "run")] == [0]
 
 
 def test_cli(good, tmp_path, capsys):

@@ -32,7 +32,7 @@ def register(subparsers) -> None:
     q.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory to create")
     q.add_argument("--no-chat-tokens", action="store_true",
                    help="do not add the chat special tokens the tokenizer lacks (then sft/chat cannot use it)")
-    q.add_argument("--force", action="store_true", help="write even if RUN_DIR already holds checkpoints")
+    q.add_argument("--force", action="store_true", help="replace the checkpoints RUN_DIR already holds")
     q.set_defaults(func=run_import)
 
 

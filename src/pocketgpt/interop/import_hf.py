@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 
 import torch
@@ -72,7 +73,10 @@ def _add_chat_tokens(tok: Tokenizer, sd: dict, cfg, real_rows: int):
 
 def import_hf(hf_dir: str | Path, run_dir: str | Path, *, chat_tokens: bool = True, overwrite: bool = False) -> dict:
     """Convert ``hf_dir`` into ``run_dir``'s checkpoint; return a summary (``path``, ``arch``,
-    ``model_type``, ``params``, ``vocab_size``, ``added_tokens``, ``weights``, ``tokenizer``)."""
+    ``model_type``, ``params``, ``vocab_size``, ``added_tokens``, ``weights``, ``tokenizer``).
+
+    A ``run_dir`` that holds checkpoints is refused unless ``overwrite``, which replaces them.
+    """
     from pocketgpt.train.checkpoint import list_checkpoints, save_checkpoint
 
     d, run_dir = Path(hf_dir), Path(run_dir)
@@ -115,6 +119,11 @@ def import_hf(hf_dir: str | Path, run_dir: str | Path, *, chat_tokens: bool = Tr
     trainer_state = {"step": step, "tokens": int(meta.get("tokens") or 0), "imported": True}
     path = save_checkpoint(run_dir, step, model_state=sd, optimizer_state=None, trainer_state=trainer_state,
                            config=config, tokenizer=tok)
+    if overwrite:  # replace, so the newest checkpoint is the import; only once it is safely written
+        for _, old in list_checkpoints(run_dir):
+            if old != path:
+                shutil.rmtree(old)
+        (run_dir / "checkpoints" / "best.json").unlink(missing_ok=True)
     return {"path": path, "arch": cfg.arch, "model_type": hf.get("model_type"),
             "params": sum(v.numel() for v in sd.values()), "vocab_size": cfg.vocab_size,
             "tokenizer_vocab": tok.vocab_size, "added_tokens": added, "weights": weights_source,
