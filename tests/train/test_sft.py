@@ -141,3 +141,20 @@ def test_bad_inputs(base_run, tmp_path):
     bad.write_text('{"messages": [{"role": "user", "content": "hi"}]}\n')
     with pytest.raises(UserError, match=r"bad.jsonl:1: ends with a user message"):
         run_sft({}, [bad], tmp_path / "o4", base=base_run, progress=False)
+
+
+def test_cli_sft_then_chat_answers_from_training(base_run, tmp_path, capsys):
+    """`pocketgpt sft` then `pocketgpt chat --prompt` through the real generation engine."""
+    from pocketgpt.cli import main
+
+    data = _write_chats(tmp_path / "chat.jsonl", QA)
+    out = tmp_path / "sft"
+    rc = main(["sft", "--base", str(base_run), "--data", str(data), "--val", str(data), "--out", str(out),
+               "--max-steps", "120", "--no-progress", "lr=3e-3", "eval_every=1000"])
+    printed = capsys.readouterr().out
+    assert rc == 0 and "done at step 120" in printed and "val loss" in printed
+    assert main(["chat", "--checkpoint", str(out), "--prompt", QA[1][0], "--temperature", "0"]) == 0
+    got = capsys.readouterr()
+    assert got.out == QA[1][1] + "\n" and "base model" not in got.err
+    assert main(["sft", "--data", str(data), "--out", str(tmp_path / "x")]) == 2
+    assert "--base: required" in capsys.readouterr().err
