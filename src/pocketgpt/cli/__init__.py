@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "train",
     "generate",
     "chat",
+    "serve",
     "interop",
 )
 

@@ -228,11 +228,11 @@ def create_app(checkpoints: list[str] | list[ServedModel], config: ServeConfig |
 
     @app.get("/v1/models", tags=["openai"], dependencies=[Depends(auth)])
     async def list_models():
-        return {"object": "list", "data": [m.describe() for m in served]}
+        return {"object": "list", "data": [{**m.describe(), "max_tokens_cap": config.max_tokens_cap} for m in served]}
 
     @app.get("/v1/models/{model_id}", tags=["openai"], dependencies=[Depends(auth)])
     async def get_model(model_id: str):
-        return pick(model_id).describe()
+        return {**pick(model_id).describe(), "max_tokens_cap": config.max_tokens_cap}
 
     @app.post("/v1/tokenize", tags=["pocketgpt"], dependencies=[Depends(auth)])
     async def tokenize(req: TokenizeRequest):
