@@ -33,7 +33,7 @@ import time
 from collections import deque
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterator
 
 import numpy as np
 
