@@ -116,3 +116,24 @@ def test_sft_runs_on_imported_gpt2(tmp_path, gpt2_tok):
                      [tmp_path / "chat.jsonl"], tmp_path / "sft", base=tmp_path / "base", progress=False)
     model, tok, info = load_checkpoint(tmp_path / "sft")
     assert info["step"] == 2 and set(SPECIALS) <= set(tok.special_tokens) and result is not None
+
+
+def test_imported_gpt2_samples_chats_and_serves(tmp_path, gpt2_tok, capsys):
+    """What a user does next with GPT-2 weights: the sample, chat and serve front ends accept the import."""
+    from fastapi.testclient import TestClient
+
+    from pocketgpt.cli import main
+    from pocketgpt.serve.app import create_app
+
+    make_hf_gpt2(tmp_path / "hf", gpt2_tok)
+    assert main(["import", "--hf", str(tmp_path / "hf"), "--out", str(tmp_path / "run")]) == 0
+    run = str(tmp_path / "run")
+    assert main(["sample", "--checkpoint", run, "--prompt", "The capital", "--max-new-tokens", "4",
+                 "--temperature", "0"]) == 0
+    assert main(["chat", "--checkpoint", run, "--prompt", "Hello", "--max-new-tokens", "4", "--temperature", "0"]) == 0
+    capsys.readouterr()
+    with TestClient(create_app([run])) as client:
+        r = client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "Hi"}],
+                                                       "max_tokens": 4, "temperature": 0})
+    assert r.status_code == 200, r.text
+    assert r.json()["usage"]["completion_tokens"] >= 1
