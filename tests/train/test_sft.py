@@ -158,3 +158,25 @@ def test_cli_sft_then_chat_answers_from_training(base_run, tmp_path, capsys):
     assert got.out == QA[1][1] + "\n" and "base model" not in got.err
     assert main(["sft", "--data", str(data), "--out", str(tmp_path / "x")]) == 2
     assert "--base: required" in capsys.readouterr().err
+
+
+@pytest.mark.ddp
+def test_torchrun_two_processes(base_run, tmp_path):
+    """SFT under torchrun (2 gloo processes): ranks split the conversations, eval all-reduces."""
+    import os
+    import subprocess
+    import sys
+
+    data = _write_chats(tmp_path / "chat.jsonl", QA, repeat=2)
+    out = tmp_path / "sft"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "pocketgpt",
+           "sft", "--base", str(base_run), "--data", str(data), "--val", str(data), "--out", str(out),
+           "--max-steps", "4", "--no-progress", "eval_every=2", "batch_size=2"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "done at step 4" in r.stdout
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in rows if "val_loss" in r]
+    assert [r["step"] for r in evals] == [2, 4]
+    state = json.loads(next((out / "checkpoints").glob("step_000004/trainer_state.json")).read_text())
+    assert state["world_size"] == 2 and len(state["data"]) == 2

@@ -169,10 +169,9 @@ def make_sft_eval(examples: list[Example], batch_size: int, block_size: int, tok
     from pocketgpt.train.distributed import all_reduce_
 
     nbytes = torch.tensor(token_bytes, dtype=torch.float64)
-    batches = []
-    if len(examples) >= world_size:
-        src = SFTBatches(examples, batch_size, block_size, pack=pack, shuffle=False, rank=rank,
-                         world_size=world_size, wrap=False)
+    batches, mine = [], examples[rank::world_size]  # a rank with no conversation adds zeros
+    if mine:
+        src = SFTBatches(mine, batch_size, block_size, pack=pack, shuffle=False, wrap=False)
         while not src.exhausted and len(batches) < n_batches:
             batches.append(src.next_batch())
 
