@@ -40,6 +40,8 @@ def export_hf(checkpoint: str | Path, out: str | Path, *, dtype: str = "float32"
     Returns a summary: ``out``, ``architecture``, ``model_type``, ``checkpoint``, ``step``,
     ``params``, ``chat_template`` (whether one was written).
     """
+    from safetensors.torch import save_file
+
     from pocketgpt.tokenizer.hf import hf_tokenizer_json
     from pocketgpt.train.checkpoint import load_checkpoint
 
@@ -75,8 +77,6 @@ def export_hf(checkpoint: str | Path, out: str | Path, *, dtype: str = "float32"
         },
     }
     with atomic_dir(out, overwrite=True) as tmp:
-        from safetensors.torch import save_file
-
         weights = to_hf_state_dict(model, DTYPES[dtype])
         save_file(weights, str(tmp / "model.safetensors"), metadata={"format": "pt"})
         _write_json(tmp / "config.json", config)
