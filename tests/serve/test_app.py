@@ -184,3 +184,31 @@ def test_client_disconnect_stops_generation(http, server):
     assert h["active"] == 0
     # cancelled, or finished before the disconnect was noticed (the tiny model is fast)
     assert h["cancelled"] + h["completed"] > before["cancelled"] + before["completed"]
+
+
+def test_concurrent_streams_all_complete_and_the_event_loop_stays_free(server):
+    """8 streams at once (more than the 4 batch slots): all finish with [DONE], and /health
+    answers quickly meanwhile because model compute is off the event loop."""
+    import asyncio
+
+    async def one(http, i):
+        body = {"messages": [{"role": "user", "content": f"Question {i}?"}], "max_tokens": 48, "stream": True,
+                "temperature": 1.0, "seed": i}
+        async with http.stream("POST", "/v1/chat/completions", json=body) as r:
+            lines = [ln async for ln in r.aiter_lines() if ln]
+        return r.status_code, lines
+
+    async def main():
+        async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
+            tasks = [asyncio.create_task(one(http, i)) for i in range(8)]
+            await asyncio.sleep(0.05)
+            t0 = time.perf_counter()
+            h = await http.get("/health")
+            health_s = time.perf_counter() - t0
+            return await asyncio.gather(*tasks), h, health_s
+
+    results, h, health_s = asyncio.run(main())
+    assert h.status_code == 200 and health_s < 2.0
+    for status, lines in results:
+        assert status == 200 and lines[-1] == "data: [DONE]"
+        assert json.loads(lines[-2][6:])["choices"][0]["finish_reason"] in ("stop", "length")
