@@ -159,3 +159,16 @@ def test_repl_in_a_pseudo_terminal(tok, tmp_path):
         if proc.poll() is None:
             proc.kill()
         os.close(main_fd)
+
+
+def test_plain_transcript_for_a_tokenizer_without_chat_tokens():
+    from pocketgpt.model import GPT, GPTConfig
+    from pocketgpt.tokenizer import train
+
+    bare = train(["User: hi\nAssistant: hello\n"] * 3, vocab_size=270, special_tokens=("<|endoftext|>",))
+    model = GPT(GPTConfig(vocab_size=270, block_size=64, n_layer=1, n_head=2, n_embd=16)).eval()
+    s = ChatSession(model, bare, system="Be nice.", settings=ChatSettings(temperature=0, max_new_tokens=8))
+    assert not s.chat_tokens
+    assert bare.decode(s.prompt_ids("hi")) == "Be nice.\n\nUser: hi\nAssistant:"
+    reply = "".join(s.reply("hi"))
+    assert "\nUser:" not in reply
