@@ -134,6 +134,9 @@ def test_stop_string_is_honoured(client):
     ({"messages": [{"role": "user", "content": "hi"}], "n": 2}, 400, "n: only n=1"),
     ({"messages": [{"role": "user", "content": "hi"}], "stop": ["a", "b", "c", "d", "e"]}, 400, "stop"),
     ({"messages": [{"role": "user", "content": "hi"}], "model": "gpt-4"}, 404, "does not exist"),
+    ({"messages": [{"role": "user", "content": "hi"}], "logit_bias": {"5": 10}}, 400, "logit_bias"),
+    ({"messages": [{"role": "user", "content": "hi"}], "response_format": {"type": "json_object"}}, 400, "response_format"),
+    ({"messages": [{"role": "user", "content": "hi"}], "logprobs": False, "top_logprobs": 3}, 400, "top_logprobs"),
     ({"messages": [{"role": "user", "content": "word " * 200}]}, 400, "context"),
     ([1, 2, 3], 400, "valid dictionary"),
 ])
@@ -212,3 +215,19 @@ def test_concurrent_streams_all_complete_and_the_event_loop_stays_free(server):
     for status, lines in results:
         assert status == 200 and lines[-1] == "data: [DONE]"
         assert json.loads(lines[-2][6:])["choices"][0]["finish_reason"] in ("stop", "length")
+
+
+def test_request_timeout_gives_504_and_a_stream_error(ckpts):
+    from fastapi.testclient import TestClient
+
+    from pocketgpt.serve.app import ServeConfig, create_app
+
+    app = create_app([str(ckpts["sft"])], ServeConfig(request_timeout_s=1e-3, max_tokens_cap=48))
+    body = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 48}
+    with TestClient(app) as c:
+        r = c.post("/v1/chat/completions", json=body)
+        assert r.status_code == 504 and "timed out" in r.json()["error"]["message"]
+        with c.stream("POST", "/v1/chat/completions", json={**body, "stream": True}) as s:
+            lines = [ln for ln in s.iter_lines() if ln]
+        assert "timed out" in json.loads(lines[-2][6:])["error"]["message"] and lines[-1] == "data: [DONE]"
+        assert c.get("/health").json()["engine"]["timed_out"] == 2

@@ -354,5 +354,5 @@ class Engine:
             elif now > a.job.deadline:
                 self.counters["timed_out"] += 1
                 self._release(batch, a)
-                a.job.emit(Failure(f"the request ran past its time limit after {a.generated} tokens", "timeout"))
+                a.job.emit(Failure(f"the request timed out: it ran past its time limit after {a.generated} tokens", "timeout"))
         batch.active = [a for a in batch.active if a.slot >= 0]

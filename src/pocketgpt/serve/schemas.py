@@ -51,6 +51,7 @@ class _SamplingOptions(_Lenient):
     n: int = Field(1, description="only 1 is supported")
     presence_penalty: float = 0.0
     frequency_penalty: float = 0.0
+    logit_bias: dict | None = None
 
     @field_validator("stop")
     @classmethod
@@ -76,6 +77,13 @@ class _SamplingOptions(_Lenient):
             raise ValueError("penalties are not supported; leave it at 0")
         return v
 
+    @field_validator("logit_bias")
+    @classmethod
+    def _bias(cls, v):
+        if v:
+            raise ValueError("logit_bias is not supported")
+        return v
+
     @property
     def include_usage(self) -> bool:
         return bool(self.stream_options and self.stream_options.include_usage)
@@ -88,12 +96,20 @@ class ChatCompletionRequest(_SamplingOptions):
     logprobs: bool = Field(False, description="return each reply token's log-probability")
     top_logprobs: int | None = Field(None, ge=0, le=20, description="alternatives per token (needs logprobs)")
     tools: list | None = None
+    response_format: dict | None = None
 
     @field_validator("tools")
     @classmethod
     def _tools(cls, v):
         if v:
             raise ValueError("tool calling is not supported")
+        return v
+
+    @field_validator("response_format")
+    @classmethod
+    def _format(cls, v):
+        if v and v.get("type", "text") != "text":
+            raise ValueError("only response_format {\"type\": \"text\"} is supported")
         return v
 
     @model_validator(mode="after")
