@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from pocketgpt.errors import UserError
 from pocketgpt.model import GPT, GPTConfig, KVCache, load_hf_gpt2, qwen3_config, qwen3_state_dict
-from pocketgpt.model.layers import linear
+from pocketgpt.model.layers import _CpuBf16Linear, linear
 
 transformers = pytest.importorskip("transformers")
 
@@ -136,26 +136,30 @@ def test_counts_and_flops():
     assert model.flops_per_token(32) == 6 * matmul + 12 * 2 * 4 * D * 32
 
 
-def test_cpu_bf16_linear_matches_autograd():
+@pytest.mark.parametrize("compute", [torch.bfloat16, torch.float32], ids=["bf16-compute", "fp32-compute"])
+def test_cpu_bf16_linear_matches_autograd(compute):
+    """Both CPU bf16 paths give autocast's bf16 linear: bf16 out, fp32 grads for fp32 leaves."""
     torch.manual_seed(0)
     x = torch.randn(4, 8, 32, requires_grad=True)
     w = torch.randn(48, 32, requires_grad=True)
     b = torch.randn(48, requires_grad=True)
     g = torch.randn(4, 8, 48)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        y = linear(x, w, b)
-    assert y.dtype == torch.bfloat16
+    bf = torch.bfloat16
+    y = _CpuBf16Linear.apply(x.to(bf), w.to(bf), b.to(bf), compute)
+    assert y.dtype == bf
     y.backward(g)
     ours = [t.grad.clone() for t in (x, w, b)]
     for t in (x, w, b):
         t.grad = None
-    with torch.autocast("cpu", dtype=torch.bfloat16):
+    with torch.autocast("cpu", dtype=bf):
         y2 = F.linear(x, w, b)
     y2.backward(g)
-    assert torch.equal(y, y2)
+    assert (y.float() - y2.float()).abs().max().item() <= 1e-2 * y2.float().abs().max().item()
     for mine, ref in zip(ours, (x.grad, w.grad, b.grad)):
         assert mine.dtype == ref.dtype == torch.float32
         assert (mine - ref).abs().max().item() <= 2e-2 * ref.abs().max().item()
+    with torch.autocast("cpu", dtype=bf):  # the model's entry point dispatches to it
+        assert linear(x, w, b).dtype == bf
 
 
 def test_bf16_autocast_forward_close_to_fp32():

@@ -24,7 +24,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from pocketgpt.errors import UserError
-from pocketgpt.model.layers import Linear, RMSNorm, apply_rotary, linear, rotary_cos_sin
+from pocketgpt.model.layers import Linear, RMSNorm, apply_rotary, attention, linear, rotary_cos_sin
 
 ARCHS = ("modern", "gpt2")
 
@@ -117,7 +117,7 @@ class Attention(nn.Module):
             q, k = apply_rotary(q, *rope), apply_rotary(k, *rope)
         if kv_cache is not None:
             k, v = kv_cache.update(layer_idx, k, v)
-        y = F.scaled_dot_product_attention(
+        y = attention(
             q, k, v,
             attn_mask=attn_mask,
             is_causal=attn_mask is None and kv_cache is None,

@@ -55,43 +55,68 @@ def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch
     return x * cos + rotated * sin
 
 
-class _CpuBf16Linear(torch.autograd.Function):
-    """``F.linear`` in bf16 with a backward laid out for oneDNN on AVX2-only CPUs.
+def cpu_has_native_bf16() -> bool:
+    """True where the CPU multiplies bf16 in hardware (AVX512-BF16 or AMX)."""
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
 
-    Measured on a 2-core AMD EPYC (no AVX-512/AMX): a bf16 ``grad @ W`` with both
-    operands row-major takes MKL's slow reference path (~1.6 GFLOP/s), while the
-    same product with ``W`` given as a transposed view runs on oneDNN (~9 GFLOP/s).
-    Autograd's own linear backward uses the slow layout, so bf16 training there
-    spent most of its time in that one product. The maths is unchanged.
+
+def _cpu_bf16_autocast(x: torch.Tensor) -> bool:
+    return x.device.type == "cpu" and torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
+
+
+class _CpuBf16Linear(torch.autograd.Function):
+    """``F.linear`` on bf16 inputs with bf16 outputs, for CPUs, in both directions.
+
+    Measured on a 2-core AMD EPYC (AVX2, no AVX512-BF16/AMX): PyTorch's own bf16
+    GEMMs run at 1-15 GFLOP/s against ~100 for fp32, and autograd's linear backward
+    (``grad @ W``, both row-major) takes the slowest of them. Without bf16 hardware
+    we therefore multiply the bf16 values in fp32 (exact products, fp32
+    accumulation, as a bf16 GEMM does) and round the result to bf16; with it we
+    stay in bf16 but hand ``grad @ W`` to oneDNN in the layout it accelerates.
+    Saved activations stay bf16 either way.
     """
 
     @staticmethod
-    def forward(ctx, x, weight, bias):
+    def forward(ctx, x, weight, bias, compute_dtype):
         ctx.save_for_backward(x, weight)
-        ctx.has_bias = bias is not None
-        return F.linear(x, weight, bias)
+        ctx.has_bias, ctx.compute_dtype = bias is not None, compute_dtype
+        c = compute_dtype
+        y = F.linear(x.to(c), weight.to(c), None if bias is None else bias.to(c))
+        return y.to(torch.bfloat16)
 
     @staticmethod
     def backward(ctx, grad):
         x, weight = ctx.saved_tensors
+        c = ctx.compute_dtype
+        g = grad.to(c)
         grad_x = grad_w = grad_b = None
         if ctx.needs_input_grad[0]:
-            grad_x = grad @ weight.t().contiguous().t()
-        g2 = grad.reshape(-1, grad.shape[-1])
+            grad_x = (g @ weight.to(c).t().contiguous().t()).to(torch.bfloat16)
+        g2 = g.reshape(-1, g.shape[-1])
         if ctx.needs_input_grad[1]:
-            grad_w = g2.t() @ x.reshape(-1, x.shape[-1])
+            grad_w = (g2.t() @ x.reshape(-1, x.shape[-1]).to(c)).to(torch.bfloat16)
         if ctx.has_bias and ctx.needs_input_grad[2]:
-            grad_b = g2.sum(0)
-        return grad_x, grad_w, grad_b
+            grad_b = g2.sum(0).to(torch.bfloat16)
+        return grad_x, grad_w, grad_b, None
 
 
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
     """``F.linear``, routing CPU bf16 autocast through :class:`_CpuBf16Linear`."""
-    if x.device.type == "cpu" and torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16:
+    if _cpu_bf16_autocast(x):
+        compute = torch.bfloat16 if cpu_has_native_bf16() else torch.float32
         bias = None if bias is None else bias.to(torch.bfloat16)
         with torch.autocast("cpu", enabled=False):
-            return _CpuBf16Linear.apply(x.to(torch.bfloat16), weight.to(torch.bfloat16), bias)
+            return _CpuBf16Linear.apply(x.to(torch.bfloat16), weight.to(torch.bfloat16), bias, compute)
     return F.linear(x, weight, bias)
+
+
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, **kwargs) -> torch.Tensor:
+    """``F.scaled_dot_product_attention``; bf16 on a CPU without bf16 hardware runs in fp32
+    (flash attention accumulates in fp32 anyway) and returns bf16."""
+    if q.dtype == torch.bfloat16 and q.device.type == "cpu" and not cpu_has_native_bf16():
+        with torch.autocast("cpu", enabled=False):
+            return F.scaled_dot_product_attention(q.float(), k.float(), v.float(), **kwargs).to(torch.bfloat16)
+    return F.scaled_dot_product_attention(q, k, v, **kwargs)
 
 
 class Linear(nn.Linear):

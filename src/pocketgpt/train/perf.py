@@ -16,6 +16,8 @@ import time
 import torch
 import torch.nn.functional as F
 
+from pocketgpt.model.layers import linear
+
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
@@ -23,8 +25,10 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 def measure_matmul_peak(device: str, dtype: str, seconds: float = 0.25, n: int | None = None) -> float:
     """FLOP/s of a square ``F.linear`` on ``device`` in ``dtype`` (best of the timed runs).
 
-    ``F.linear`` (``x @ w.T``) is the layout the model's matmuls use and the one
-    oneDNN accelerates for bf16 on CPUs without native bf16 units.
+    For bf16 on CPU it times :func:`pocketgpt.model.layers.linear` under autocast,
+    the fastest bf16-input GEMM this software has on that CPU (native bf16 where the
+    hardware has it, bf16 values multiplied in fp32 where it does not), so MFU is
+    measured against what the device can actually do.
     """
     dev = torch.device(device)
     n = n or (4096 if dev.type == "cuda" else 512)
@@ -37,14 +41,23 @@ def measure_matmul_peak(device: str, dtype: str, seconds: float = 0.25, n: int |
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
 
-    F.linear(x, w)
+    if dev.type == "cpu" and dtype == "bfloat16":
+        # the route our model's bf16 matmuls take on this CPU (see model.layers.linear)
+        def mm():
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                return linear(x, w)
+    else:
+        def mm():
+            return F.linear(x, w)
+
+    mm()
     sync()
     best, deadline = 0.0, time.perf_counter() + seconds
     reps = 10 if dev.type == "cuda" else 1
     while time.perf_counter() < deadline:
         t0 = time.perf_counter()
         for _ in range(reps):
-            F.linear(x, w)
+            mm()
         sync()
         best = max(best, 2 * n**3 * reps / (time.perf_counter() - t0))
     return best
