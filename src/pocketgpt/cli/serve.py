@@ -61,6 +61,6 @@ def run(args) -> int:
         print(f"pocketgpt serve: warning: listening on {args.host} without --api-key; anyone who can reach "
               "this port can use the model", file=sys.stderr)
     names = ", ".join(f"{m.id} ({'assistant' if m.assistant else 'base'})" for m in app.state.models.values())
-    print(f"pocketgpt serve: {names} at http://{args.host}:{args.port}/  (API: /v1, docs: /docs)", file=sys.stderr)
+    print(f"pocketgpt serve: {names} at http://{args.host}:{args.port}/  (API: /v1, schema: /openapi.json)", file=sys.stderr)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, timeout_graceful_shutdown=5)
     return 0

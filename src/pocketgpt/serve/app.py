@@ -135,7 +135,9 @@ def create_app(checkpoints: list[str] | list[ServedModel], config: ServeConfig |
         finally:
             engine.stop()
 
-    app = FastAPI(title="pocketgpt", version="0.1.0", lifespan=lifespan,
+    # No /docs or /redoc: FastAPI's pages load Swagger/ReDoc from a CDN, and nothing here may
+    # reach the network. The schema itself is at /openapi.json.
+    app = FastAPI(title="pocketgpt", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="OpenAI-compatible API and web UI for pocketgpt checkpoints.")
     app.state.engine, app.state.models, app.state.config = engine, models, config
     app.add_middleware(_BodyLimit, limit=config.max_body_bytes)

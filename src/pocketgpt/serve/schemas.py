@@ -45,7 +45,7 @@ class _SamplingOptions(_Lenient):
     temperature: float = Field(1.0, ge=0.0, le=2.0, description="0 is greedy")
     top_p: float = Field(1.0, gt=0.0, le=1.0, description="nucleus sampling mass")
     stop: str | list[str] | None = Field(None, description="up to 4 strings that end the reply (not included)")
-    seed: int | None = Field(None, description="makes sampling reproducible")
+    seed: int | None = Field(None, ge=-(2**63), le=2**64 - 1, description="makes sampling reproducible")
     stream: bool = False
     stream_options: StreamOptions | None = None
     n: int = Field(1, description="only 1 is supported")
