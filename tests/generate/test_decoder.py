@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from pocketgpt.generate import decoder as decoder_mod
+from pocketgpt.generate import fastpath
 from pocketgpt.generate.decoder import Decoder
 
 from .conftest import tiny_model
@@ -17,12 +18,14 @@ FAMILIES = [("gpt2", None), ("modern", 2), ("modern", 1)]  # modern with GQA (4 
 
 @pytest.mark.parametrize("arch,n_kv", FAMILIES, ids=["gpt2", "modern-gqa2", "modern-mqa"])
 @pytest.mark.parametrize("split", [1, 5, 17, 39])
-def test_cached_logits_equal_full_forward(arch, n_kv, split):
+@pytest.mark.parametrize("fast", [True, False], ids=["faststep", "forward"])
+def test_cached_logits_equal_full_forward(arch, n_kv, split, fast):
     model = tiny_model(arch, n_kv_head=n_kv, block_size=40, scale=0.1)
     seq = torch.randint(0, 97, (1, 40), generator=torch.Generator().manual_seed(split))
     with torch.inference_mode():
         full, _ = model(seq)
-        dec = Decoder(model, [seq[0, :split].tolist()], max_new_tokens=40 - split)
+        dec = Decoder(model, [seq[0, :split].tolist()], max_new_tokens=40 - split, fast=fast)
+        assert (dec.fast is not None) == fast
         got = [dec.prefill()]
         for t in range(split, 40):
             got.append(dec.step(seq[:, t]))
@@ -33,14 +36,15 @@ def test_cached_logits_equal_full_forward(arch, n_kv, split):
 
 
 @pytest.mark.parametrize("arch,n_kv", FAMILIES, ids=["gpt2", "modern-gqa2", "modern-mqa"])
-@pytest.mark.parametrize("use_cache", [True, False], ids=["cache", "no-cache"])
-def test_left_padded_batch_equals_each_sequence_alone(arch, n_kv, use_cache):
+@pytest.mark.parametrize("use_cache,fast", [(True, True), (True, False), (False, False)],
+                         ids=["faststep", "forward", "no-cache"])
+def test_left_padded_batch_equals_each_sequence_alone(arch, n_kv, use_cache, fast):
     model = tiny_model(arch, n_kv_head=n_kv, block_size=40, scale=0.1)
     g = torch.Generator().manual_seed(3)
     prompts = [torch.randint(0, 97, (n,), generator=g).tolist() for n in (7, 1, 12, 7)]
     steps = torch.randint(0, 97, (4, 10), generator=g)
     with torch.inference_mode():
-        dec = Decoder(model, prompts, max_new_tokens=10, use_cache=use_cache)
+        dec = Decoder(model, prompts, max_new_tokens=10, use_cache=use_cache, fast=fast)
         batch = [dec.prefill()] + [dec.step(steps[:, t]) for t in range(10)]
         for b, p in enumerate(prompts):
             alone, _ = model(torch.tensor([p + steps[b].tolist()]))
@@ -48,6 +52,16 @@ def test_left_padded_batch_equals_each_sequence_alone(arch, n_kv, use_cache):
             got = torch.stack([x[b] for x in batch])
             assert (got - want).abs().max().item() < 1e-5, b
     assert not any(torch.isnan(x).any() for x in batch)
+
+
+def test_fast_step_only_where_it_is_exact():
+    model = tiny_model("modern", n_kv_head=2)
+    assert fastpath.supported(model)
+    model.train()
+    assert not fastpath.supported(model)  # dropout would apply in forward
+    model.eval().to(torch.bfloat16)
+    assert not fastpath.supported(model)
+    assert Decoder(model, [[1, 2]], max_new_tokens=2).fast is None
 
 
 def test_decoder_refuses_to_overrun_its_columns():

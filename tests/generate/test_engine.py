@@ -32,6 +32,7 @@ def test_greedy_matches_transformers_generate(tmp_path):
     assert len(want) == 64 and got == want
     assert len(set(got)) > 5  # not a degenerate repeat of one token
     assert generate(ours, prompt[0].tolist(), 64, temperature=0, use_cache=False) == want
+    assert Engine(ours, fast=False).generate(prompt[0].tolist(), max_new_tokens=64, temperature=0).ids == want
 
 
 @pytest.mark.parametrize("arch,n_kv", [("gpt2", None), ("modern", 2)])
@@ -97,20 +98,21 @@ def test_stop_ids_end_generation_and_are_left_out():
     assert generate(model, [5, 6], 30, temperature=0, stop_ids=[stop]) == free[:first]
 
 
-def test_stream_is_lazy_and_cancellable():
+def test_stream_is_lazy_and_cancellable(monkeypatch):
+    from pocketgpt.generate.decoder import Decoder
+
     model = tiny_model()
     calls = []
-    hook = model.register_forward_hook(lambda *a: calls.append(1))
-    try:
-        s = stream(model, [1, 2], 50, temperature=1.0, seed=0)
-        assert calls == []  # nothing runs before the first next()
-        for i, _ in enumerate(s):
-            if i == 2:
-                break
-        s.close()
-        assert len(calls) == 3  # prefill + two decode steps, then nothing more
-    finally:
-        hook.remove()
+    for name in ("prefill", "step"):
+        orig = getattr(Decoder, name)
+        monkeypatch.setattr(Decoder, name, lambda self, *a, _o=orig, _n=name: calls.append(_n) or _o(self, *a))
+    s = stream(model, [1, 2], 50, temperature=1.0, seed=0)
+    assert calls == []  # nothing runs before the first next()
+    for i, _ in enumerate(s):
+        if i == 2:
+            break
+    s.close()
+    assert calls == ["prefill", "step", "step"]  # three tokens, then nothing more
 
 
 def test_context_limit_refuse_truncate_and_never_past_block_size():

@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import torch
 
+from pocketgpt.generate import fastpath
+from pocketgpt.generate.fastpath import FastStep
 from pocketgpt.model import KVCache
 
 
@@ -35,11 +37,13 @@ class Decoder:
     """Holds the cache, per-sequence positions and the padding mask of one batch.
 
     ``use_cache=False`` recomputes the full forward every step (the slow
-    reference path); the logits are the same.
+    reference path); the logits are the same. ``fast`` decodes with
+    :class:`~pocketgpt.generate.fastpath.FastStep` where it is supported (CPU,
+    fp32); otherwise, or with ``fast=False``, each step is a ``model.forward``.
     """
 
     def __init__(self, model, prompts: list[list[int]], max_new_tokens: int, *, use_cache: bool = True,
-                 pad_id: int = 0):
+                 pad_id: int = 0, fast: bool = True):
         if not prompts or any(len(p) == 0 for p in prompts):
             raise ValueError("Decoder needs non-empty prompts")
         self.model = model
@@ -61,6 +65,7 @@ class Decoder:
             self.valid = cols[None, :] >= pads[:, None]  # (B, S): key j is a real token of row b
             self.positions = (cols[None, :] - pads[:, None]).clamp(min=0)  # (B, S)
         self.width = width  # columns filled so far
+        self.fast = FastStep(model, self.cache) if use_cache and fast and fastpath.supported(model) else None
 
     @property
     def batch_size(self) -> int:
@@ -95,7 +100,12 @@ class Decoder:
             raise ValueError(f"Decoder is full: {self.max_len} columns")
         self.lengths = [n + 1 for n in self.lengths]
         self.width += 1
+        col = self.width - 1
+        if self.fast is not None:
+            if self.padded:
+                return self.fast(ids[:, 0], self.positions[:, col], self.valid[:, None, None, : col + 1])
+            return self.fast(ids[:, 0], col, None)
         if self.use_cache:
-            return self._forward(ids, self.width - 1)
+            return self._forward(ids, col)
         self.tokens = torch.cat([self.tokens, ids], 1)
         return self._forward(self.tokens, 0)

@@ -84,10 +84,13 @@ class Score:
 
 class Engine:
     """Runs generation and scoring for one model. ``tokenizer`` is needed for text
-    prompts, text deltas and stop strings; ids-only use works without it."""
+    prompts, text deltas and stop strings; ids-only use works without it.
+    ``fast=False`` decodes with ``model.forward`` instead of the lean
+    :class:`~pocketgpt.generate.fastpath.FastStep` (same logits, slower)."""
 
-    def __init__(self, model, tokenizer=None):
+    def __init__(self, model, tokenizer=None, *, fast: bool = True):
         self.model = model.eval()
+        self.fast = fast
         self.tokenizer = tokenizer
         self.block_size = model.config.block_size
         self.vocab_size = model.config.vocab_size
@@ -199,16 +202,22 @@ class Engine:
                 seen[b][torch.tensor(prompts[b])] = True
         done = [False] * B
         count = [0] * B
+        # rows whose choice is a plain argmax share one batched argmax per step
+        plain = [p.greedy and p.repetition_penalty == 1.0 for p in ps]
         with torch.inference_mode():
-            dec = Decoder(model, prompts, max(budgets), use_cache=use_cache)
+            dec = Decoder(model, prompts, max(budgets), use_cache=use_cache, fast=self.fast)
             logits = dec.prefill().float()
             while True:
                 nxt = [0] * B
+                argmax = logits.argmax(-1).tolist() if any(plain) else None
                 for b in range(B):
                     if done[b]:
                         continue
                     p, row = ps[b], logits[b]
-                    tok = next_token(row, p, gens[b], seen[b] if seen[b] is not None else ())
+                    if plain[b]:
+                        tok = argmax[b]
+                    else:
+                        tok = next_token(row, p, gens[b], seen[b] if seen[b] is not None else ())
                     nxt[b] = tok
                     count[b] += 1
                     if seen[b] is not None:

@@ -131,28 +131,46 @@ def apply_repetition_penalty(logits: torch.Tensor, seen: Iterable[int] | torch.T
     return torch.where(mask, penalized, logits)
 
 
-def filter_logits(logits: torch.Tensor, p: SamplingParams) -> torch.Tensor:
-    """Temperature, then top-k, top-p and min-p on ``logits`` (V,): removed tokens
-    become ``-inf``. The most likely token always survives.
+def candidates(logits: torch.Tensor, p: SamplingParams) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The tokens that survive temperature, top-k, top-p and min-p on ``logits`` (V,).
+
+    Returns (scaled logits of the survivors, their ids), or (all scaled logits,
+    None) when no filter applies. With top-k only k candidates are carried, so
+    top-p and min-p work on k values instead of the whole vocabulary; ties at
+    the k-th value are broken by ``torch.topk``. The most likely token always
+    survives.
     """
     x = logits.float() / (p.temperature if p.temperature > 0 else 1.0)
     V = x.shape[-1]
+    vals, idx = x, None
     if p.top_k and p.top_k < V:
-        kth = torch.topk(x, p.top_k).values[-1]
-        x = x.masked_fill(x < kth, float("-inf"))
+        vals, idx = torch.topk(x, p.top_k)  # sorted, most likely first
     if p.top_p is not None and p.top_p < 1.0:
-        sorted_x, order = torch.sort(x, descending=True)
-        probs = torch.softmax(sorted_x, -1)
-        # Keep a token when the mass strictly before it is below top_p: the smallest
-        # prefix whose mass reaches top_p, and always the first token.
+        if idx is None:
+            vals, idx = torch.sort(x, descending=True)
+        probs = torch.softmax(vals, -1)
+        # Keep a token while the mass strictly before it is below top_p: the smallest
+        # prefix whose mass reaches top_p (never less than the first token).
         before = torch.cumsum(probs, -1) - probs
-        drop = before >= p.top_p
-        drop[0] = False
-        x = x.masked_fill(torch.zeros_like(drop).scatter(0, order, drop), float("-inf"))
+        n = max(1, int((before < p.top_p).sum()))
+        vals, idx = vals[:n], idx[:n]
     if p.min_p:
-        probs = torch.softmax(x, -1)
-        x = x.masked_fill(probs < p.min_p * probs.max(), float("-inf"))
-    return x
+        probs = torch.softmax(vals, -1)
+        keep = probs >= p.min_p * probs.max()
+        if idx is None:
+            vals = vals.masked_fill(~keep, float("-inf"))
+        else:
+            vals, idx = vals[keep], idx[keep]
+    return vals, idx
+
+
+def filter_logits(logits: torch.Tensor, p: SamplingParams) -> torch.Tensor:
+    """:func:`candidates` as a full (V,) tensor: survivors keep their scaled logit,
+    removed tokens become ``-inf``."""
+    vals, idx = candidates(logits, p)
+    if idx is None:
+        return vals
+    return torch.full_like(logits, float("-inf"), dtype=torch.float32).scatter(0, idx, vals)
 
 
 def draw(logits: torch.Tensor, generator: torch.Generator) -> int:
@@ -176,7 +194,9 @@ def next_token(logits: torch.Tensor, p: SamplingParams, generator: torch.Generat
         logits = apply_repetition_penalty(logits, seen, p.repetition_penalty)
     if p.greedy:
         return int(torch.argmax(logits))
-    return draw(filter_logits(logits, p), generator)
+    vals, idx = candidates(logits, p)
+    i = draw(vals, generator)
+    return i if idx is None else int(idx[i])
 
 
 def top_alternatives(logprobs: torch.Tensor, k: int) -> list[tuple[int, float]]:
