@@ -12,7 +12,7 @@ Each client loops for ``--seconds``: stream a chat completion (``max_tokens`` to
 time the first token (first chunk carrying a token), check the stream ends with a
 finish_reason and ``data: [DONE]``. Afterwards ``/health`` must answer 200 with nothing
 left active or queued. Without ``--checkpoint`` it makes a tiny random assistant
-checkpoint (4 layers, 192 wide, 512-token vocabulary, 256 context; ~1.8M parameters).
+checkpoint (4 layers, 192 wide, 512-token vocabulary, 256 context; ~2.0M parameters).
 Exits 1 if any request failed or any stream was incomplete.
 """
 
