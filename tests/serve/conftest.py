@@ -91,3 +91,18 @@ def server(ckpts, app_config):
     app = create_app([str(ckpts["sft"]), str(ckpts["base"])], app_config)
     with LiveServer(app) as live:
         yield live
+
+
+@pytest.fixture(scope="session")
+def long_server(tmp_path_factory):
+    """A base model with a 2048-token context and a high cap: replies long enough to disconnect from.
+
+    It is a random GPT-2 with tied embeddings, which greedily repeats its last input token
+    forever, so a greedy reply never stops by itself before max_tokens.
+    """
+    from pocketgpt.serve.app import ServeConfig, create_app
+
+    ckpt = make_checkpoint(tmp_path_factory.mktemp("long") / "long", assistant=False, seed=3, arch="gpt2",
+                           block_size=2048)
+    with LiveServer(create_app([str(ckpt)], ServeConfig(max_tokens_cap=2000))) as live:
+        yield live

@@ -171,22 +171,42 @@ def test_bad_completion_requests(http):
     assert http.get("/v1/nope").status_code == 404
 
 
-def test_client_disconnect_stops_generation(http, server):
-    """Close a stream after two chunks: the engine must drop the job, not run to max_tokens."""
-    before = http.get("/health").json()["engine"]
-    body = {"messages": _hello(), "max_tokens": 48, "stream": True, "temperature": 1.0}
-    with httpx.Client(base_url=server.url, timeout=30) as c, c.stream("POST", "/v1/chat/completions", json=body) as r:
-        it = r.iter_lines()
-        next(it), next(it)
-    deadline = time.time() + 10
-    while time.time() < deadline:
-        h = http.get("/health").json()["engine"]
-        if h["active"] == 0 and h["queued"] == 0:
-            break
-        time.sleep(0.05)
-    assert h["active"] == 0
-    # cancelled, or finished before the disconnect was noticed (the tiny model is fast)
-    assert h["cancelled"] + h["completed"] > before["cancelled"] + before["completed"]
+def test_client_disconnect_stops_generation(long_server):
+    """Close a 2000-token stream after a few chunks: the engine must drop the job, not run on."""
+    url = long_server.url
+    body = {"prompt": "The capital of France is", "max_tokens": 2000, "temperature": 0, "stream": True}
+    with httpx.Client(base_url=url, timeout=30) as c:
+        full = c.post("/v1/completions", json={**body, "stream": False, "max_tokens": 50}).json()
+        assert full["choices"][0]["finish_reason"] == "length"  # it does not stop by itself
+        before = c.get("/health").json()["engine"]
+        with c.stream("POST", "/v1/completions", json=body) as r:
+            it = r.iter_lines()
+            for _ in range(6):
+                next(it)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            h = c.get("/health").json()["engine"]
+            if h["active"] == 0:
+                break
+            time.sleep(0.05)
+    assert h["active"] == 0 and h["cancelled"] == before["cancelled"] + 1
+    assert h["completed"] == before["completed"]
+    assert h["tokens"] - before["tokens"] < 1500  # stopped long before max_tokens
+
+
+def test_client_giving_up_on_a_plain_request_stops_generation(long_server):
+    body = {"prompt": "Hello", "max_tokens": 2000, "temperature": 0}
+    with httpx.Client(base_url=long_server.url, timeout=30) as c:
+        before = c.get("/health").json()["engine"]
+        with pytest.raises(httpx.ReadTimeout):
+            c.post("/v1/completions", json=body, timeout=httpx.Timeout(30, read=0.5))
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            h = c.get("/health").json()["engine"]
+            if h["active"] == 0 and h["cancelled"] > before["cancelled"]:
+                break
+            time.sleep(0.05)
+    assert h["active"] == 0 and h["cancelled"] == before["cancelled"] + 1 and h["completed"] == before["completed"]
 
 
 def test_concurrent_streams_all_complete_and_the_event_loop_stays_free(server):
