@@ -192,13 +192,20 @@ def create_app(checkpoints: list[str] | list[ServedModel], config: ServeConfig |
         """All events of a non-streamed job; cancels it if the client disconnects."""
         tokens: list[TokenEvent] = []
         done = False
+        loop = asyncio.get_running_loop()
+        checked = loop.time()
         try:
             while True:
                 try:
                     ev = await asyncio.wait_for(job.queue.get(), timeout=0.25)
                 except asyncio.TimeoutError:
+                    ev = None
+                # Tokens may arrive without pause: look for a disconnect by the clock, not on idle.
+                if loop.time() - checked >= 0.25:
+                    checked = loop.time()
                     if await request.is_disconnected():
-                        raise fmt.ApiError(499, "client disconnected") from None
+                        raise fmt.ApiError(499, "client disconnected")
+                if ev is None:
                     continue
                 if isinstance(ev, TokenEvent):
                     tokens.append(ev)
