@@ -86,6 +86,16 @@ def test_batch_of_different_lengths_equals_one_by_one(arch, n_kv):
     assert batch[0].ids == generate(model, prompts[0], 12, temperature=0)
 
 
+@pytest.mark.parametrize("arch", ["gpt2", "modern"])
+def test_batch_where_a_long_prompt_fills_the_context_first(arch):
+    model = tiny_model(arch, block_size=32)
+    prompts = [list(range(1, 31)), [7, 8]]  # the first may add 2 tokens, the second 30
+    batch = Engine(model).generate_batch(prompts, max_new_tokens=40, temperature=0)
+    assert [len(c.ids) for c in batch] == [2, 30]
+    for p, c in zip(prompts, batch):
+        assert c.ids == generate(model, p, 40, temperature=0) and c.finish_reason == "length"
+
+
 def test_stop_ids_end_generation_and_are_left_out():
     model = tiny_model()
     free = generate(model, [5, 6], 30, temperature=0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import doctest
 
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -91,6 +92,16 @@ def test_engine_text_deltas_and_stop_strings(tok):
     assert cut.finish_reason == "stop"
     assert cut.text == free.text[: free.text.find(stop)]
     assert cut.ids == free.ids[: len(cut.ids)] and len(cut.ids) < 40
+
+
+def test_padded_vocabulary_never_yields_ids_without_text(tok):
+    model = tiny_model(vocab_size=tok.vocab_size + 40, block_size=64)
+    with torch.no_grad():  # make the padding rows the most likely tokens
+        model.wte.weight[tok.vocab_size:] *= 50
+    plain = Engine(model).generate([1, 2, 3], max_new_tokens=30, temperature=1.0, seed=0)
+    assert any(i >= tok.vocab_size for i in plain.ids)
+    c = Engine(model, tok).generate([1, 2, 3], max_new_tokens=30, temperature=1.0, seed=0)
+    assert len(c.ids) == 30 and max(c.ids) < tok.vocab_size and c.text == tok.decode(c.ids)
 
 
 def test_docstring_examples():

@@ -63,7 +63,9 @@ class Decoder:
             cols = torch.arange(self.max_len, device=self.device)
             pads = torch.tensor(self.pads, device=self.device)
             self.valid = cols[None, :] >= pads[:, None]  # (B, S): key j is a real token of row b
-            self.positions = (cols[None, :] - pads[:, None]).clamp(min=0)  # (B, S)
+            # A finished sequence keeps stepping (its outputs unused) while the others go on,
+            # and may run past the last position: clamp so the embedding lookups stay valid.
+            self.positions = (cols[None, :] - pads[:, None]).clamp(0, model.config.block_size - 1)  # (B, S)
         self.width = width  # columns filled so far
         self.fast = FastStep(model, self.cache) if use_cache and fast and fastpath.supported(model) else None
 

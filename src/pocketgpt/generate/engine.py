@@ -206,7 +206,10 @@ class Engine:
         plain = [p.greedy and p.repetition_penalty == 1.0 for p in ps]
         with torch.inference_mode():
             dec = Decoder(model, prompts, max(budgets), use_cache=use_cache, fast=self.fast)
-            logits = dec.prefill().float()
+            # A model whose vocabulary is padded past its tokenizer's must not pick ids
+            # that have no text.
+            usable = self.tokenizer.vocab_size if self.tokenizer is not None else self.vocab_size
+            logits = self._usable(dec.prefill().float(), usable)
             while True:
                 nxt = [0] * B
                 argmax = logits.argmax(-1).tolist() if any(plain) else None
@@ -243,7 +246,13 @@ class Engine:
                     yield event
                 if all(done):
                     return
-                logits = dec.step(nxt).float()
+                logits = self._usable(dec.step(nxt).float(), usable)
+
+    @staticmethod
+    def _usable(logits: torch.Tensor, n: int) -> torch.Tensor:
+        if n < logits.shape[-1]:
+            logits[:, n:] = float("-inf")
+        return logits
 
     # -- scoring ------------------------------------------------------------------
 

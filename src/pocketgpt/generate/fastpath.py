@@ -1,10 +1,10 @@
 """A lean single-token decode step for :class:`~pocketgpt.model.GPT`.
 
-At batch 1 a decode step of a small model is mostly overhead: ``GPT.forward``
-dispatches ~40 tensor ops per layer (module calls, transposes, views, a
-generic cache update), each costing microseconds of Python and dispatcher time,
-while the matmuls themselves are a handful of matrix-vector products. This
-module computes the same maths with ~12 ops per layer:
+At batch 1 a decode step's matmuls are a handful of matrix-vector products, so
+for small models the per-op overhead weighs: ``GPT.forward`` dispatches ~40
+tensor ops per layer (module calls, transposes, views, a generic cache update),
+each costing microseconds of Python and dispatcher time. This
+module computes the same maths with ~20 ops per layer, several of them views:
 
 - activations stay 2-D (B, C), so each linear is one ``addmm`` with the bias
   and the residual folded in where the maths allows;
