@@ -89,6 +89,16 @@ def test_chat_streams_and_token_inspector_shows_probabilities(browser_context, s
     assert pop.locator("tr").count() == 1 + 5  # header + top-5 alternatives
     page.screenshot(path=str(ARTIFACTS / "serve-ui.png"), full_page=True)
 
+    # Keep chatting past the 64-token context: the page drops the oldest turns instead of failing.
+    page.click("#inspect")
+    for i, q in enumerate(["Tell me more.", "And then?", "Why?"]):
+        page.fill("#input", q)
+        page.keyboard.press("Enter")
+        page.wait_for_function(f"document.querySelectorAll('.msg.assistant').length == {2 * (i + 2)} && "
+                               "!document.querySelector('.msg.streaming')", timeout=30_000)
+    assert not page.locator(".msg .error").count(), page.locator(".msg .error").all_inner_texts()
+    assert "oldest turn" in " ".join(cols.nth(0).locator(".msg.assistant .meta").all_inner_texts())
+
     page.click("#new-chat")
     assert page.locator(".msg").count() == 0
     assert not errors, errors

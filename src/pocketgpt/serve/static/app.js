@@ -157,44 +157,47 @@ async function sendTo(col, text, common) {
   const meta = el("div", "meta");
   box.append(meta);
 
-  let url, body, tokBody;
-  if (chat) {
-    const messages = [];
-    const system = $("#system").value.trim();
-    if (system) messages.push({ role: "system", content: system });
-    messages.push(...col.history, { role: "user", content: text });
-    url = "/v1/chat/completions";
-    body = { model: col.model, messages, stream: true, logprobs: true, top_logprobs: 5,
-             stream_options: { include_usage: true }, ...common };
-    tokBody = { model: col.model, messages };
-  } else {
-    url = "/v1/completions";
+  // Chat history that no longer fits the context is dropped, oldest turn first (the server says so with
+  // code context_length_exceeded); the conversation on screen stays as it was.
+  const request = () => {
+    if (chat) {
+      const messages = [];
+      const system = $("#system").value.trim();
+      if (system) messages.push({ role: "system", content: system });
+      messages.push(...col.history, { role: "user", content: text });
+      return { url: "/v1/chat/completions", tok: { model: col.model, messages },
+               body: { model: col.model, messages, stream: true, logprobs: true, top_logprobs: 5,
+                       stream_options: { include_usage: true }, ...common } };
+    }
     // The completions API defaults to 16 tokens; ask for a paragraph unless the user chose.
     const cap = modelInfo(col.model).max_tokens_cap || 200;
-    body = { model: col.model, prompt: text, stream: true, logprobs: 5, stream_options: { include_usage: true },
-             max_tokens: Math.min(200, cap), ...common };
-    tokBody = { model: col.model, prompt: text };
-  }
-  fetch("/v1/tokenize", { method: "POST", headers: headers(), body: JSON.stringify(tokBody) })
-    .then((r) => (r.ok ? r.json() : null))
-    .then((t) => {
-      if (!t) return;
-      for (const tok of t.tokens) {
-        const chip = el("span", "tok" + (tok.special ? " special" : ""), chipText(tok.text));
-        chip.title = "id " + tok.id;
-        promptChips.append(chip);
-      }
-      promptChips.dataset.count = t.count;
-    });
+    return { url: "/v1/completions", tok: { model: col.model, prompt: text },
+             body: { model: col.model, prompt: text, stream: true, logprobs: 5, stream_options: { include_usage: true },
+                     max_tokens: Math.min(200, cap), ...common } };
+  };
 
   const ctrl = new AbortController();
   state.controllers.push(ctrl);
   setSending(true);
-  let reply = "", finish = null, usage = null;
+  let reply = "", finish = null, usage = null, dropped = 0;
   const t0 = performance.now();
   try {
-    const resp = await fetch(url, { method: "POST", headers: headers(), body: JSON.stringify(body), signal: ctrl.signal });
-    if (!resp.ok) throw new Error(await errorText(resp));
+    let req, resp;
+    while (true) {
+      req = request();
+      resp = await fetch(req.url, { method: "POST", headers: headers(), body: JSON.stringify(req.body),
+                                    signal: ctrl.signal });
+      if (resp.ok) break;
+      const err = await resp.json().catch(() => ({}));
+      const e = err.error || {};
+      if (e.code === "context_length_exceeded" && chat && col.history.length) {
+        col.history.splice(0, 2);
+        dropped += 1;
+        continue;
+      }
+      throw new Error(e.message || resp.status + " " + resp.statusText);
+    }
+    showPromptTokens(req.tok, promptChips);
     for await (const obj of sseEvents(resp)) {
       if (obj.error) throw new Error(obj.error.message);
       if (obj.usage) usage = obj.usage;
@@ -215,9 +218,13 @@ async function sendTo(col, text, common) {
     state.controllers = state.controllers.filter((c) => c !== ctrl);
     setSending(state.controllers.length > 0);
   }
-  if (chat && finish !== "stopped") col.history.push({ role: "user", content: text }, { role: "assistant", content: reply });
+  // An empty reply cannot go back into the history (every message needs text), so that turn is not kept.
+  const kept = chat && finish !== "stopped" && reply.trim() !== "";
+  if (kept) col.history.push({ role: "user", content: text }, { role: "assistant", content: reply });
   const secs = ((performance.now() - t0) / 1000).toFixed(1);
   const parts = [];
+  if (dropped) parts.push("dropped the " + dropped + " oldest turn(s) to fit the context");
+  if (chat && !kept && finish !== "stopped") parts.push("empty reply: this turn is not kept");
   if (usage) parts.push(usage.completion_tokens + " tokens");
   parts.push(secs + " s");
   if (finish) parts.push(finish === "length" ? "hit the length limit" : finish === "stop" ? "stopped by itself" : finish);
@@ -226,6 +233,20 @@ async function sendTo(col, text, common) {
   copy.type = "button";
   copy.addEventListener("click", () => copyText(reply, copy));
   meta.append(copy);
+}
+
+function showPromptTokens(tokBody, container) {
+  fetch("/v1/tokenize", { method: "POST", headers: headers(), body: JSON.stringify(tokBody) })
+    .then((r) => (r.ok ? r.json() : null))
+    .then((t) => {
+      if (!t) return;
+      for (const tok of t.tokens) {
+        const chip = el("span", "tok" + (tok.special ? " special" : ""), chipText(tok.text));
+        chip.title = "id " + tok.id;
+        container.append(chip);
+      }
+      container.dataset.count = t.count;
+    });
 }
 
 // Parse a fetch Response body as server-sent events, yielding each JSON data payload.
