@@ -139,6 +139,9 @@ def test_stop_string_is_honoured(client):
     ({"messages": [{"role": "user", "content": "hi"}], "logprobs": False, "top_logprobs": 3}, 400, "top_logprobs"),
     ({"messages": [{"role": "user", "content": "word " * 200}]}, 400, "context"),
     ([1, 2, 3], 400, "valid dictionary"),
+    ({"messages": [{"role": "user", "content": "hi"}], "top_k": -1}, 400, "top_k"),
+    ({"messages": [{"role": "user", "content": "hi"}], "min_p": 1.5}, 400, "min_p"),
+    ({"messages": [{"role": "user", "content": "hi"}], "repetition_penalty": 0}, 400, "repetition_penalty"),
 ])
 def test_bad_chat_requests_get_4xx_naming_the_field(http, body, status, needle):
     r = http.post("/v1/chat/completions", json=body)

@@ -123,3 +123,19 @@ def test_cancel_frees_the_slot_and_timeout_fails_the_job(served):
 
     stats = asyncio.run(main())
     assert stats["cancelled"] == 1 and stats["timed_out"] == 1 and stats["active"] == 0
+
+
+@pytest.mark.parametrize("name", ["sft", "base"])
+def test_seeded_samples_equal_pocketgpt_generate_even_when_batched(served, name):
+    """Same seed, same filters: the server's engine (batched with other requests) draws the
+    same tokens as issue 5's single-sequence pocketgpt.generate.generate."""
+    from pocketgpt.generate import generate
+
+    m = served[name]
+    prompt = [m.tokenizer.eot_id] + m.tokenizer.encode("The capital of France is")
+    knobs = dict(temperature=0.9, top_p=0.9, top_k=50)
+    expected = generate(m.model, prompt, 20, seed=11, tokenizer=m.tokenizer, **knobs)
+    others = [SamplingParams(max_tokens=20, temperature=1.0, seed=s) for s in (1, 2)]
+    results, _ = _generate(m, [prompt, [5, 6, 7], prompt[:3]],
+                           [SamplingParams(max_tokens=20, seed=11, **knobs), *others])
+    assert [e.id for e in results[0] if isinstance(e, TokenEvent)] == expected

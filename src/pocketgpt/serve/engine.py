@@ -16,10 +16,13 @@ Jobs therefore join and leave the batch between any two decode steps, and a long
 reply does not hold up a short one. Results travel back to the event loop with
 ``loop.call_soon_threadsafe`` into the job's ``asyncio.Queue``.
 
-Sampling is per row: its own temperature, top-p and ``torch.Generator`` (so a
-seed reproduces a reply). ``logprob`` and the top alternatives are the model's own
-distribution (log-softmax of the logits, before temperature and top-p), as in
-OpenAI's API: what the model predicts, not the sampling knobs.
+Sampling is per row, with :func:`pocketgpt.generate.sampling.next_token` (the same
+filters and inverse-CDF draw as ``pocketgpt sample``), its own parameters and its own
+``torch.Generator``: a seed reproduces a reply whatever else shares the batch, and
+gives the same tokens as :func:`pocketgpt.generate.generate` with that seed.
+``logprob`` and the top alternatives are the model's own distribution (log-softmax of
+the logits, before temperature and filters), as in OpenAI's API: what the model
+predicts, not the sampling knobs.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from pocketgpt.generate.sampling import SamplingParams as DrawParams
+from pocketgpt.generate.sampling import next_token
 from pocketgpt.serve.models import ServedModel
 from pocketgpt.serve.text import TextAssembler
 
@@ -45,11 +50,19 @@ class SamplingParams:
     max_tokens: int
     temperature: float = 1.0
     top_p: float = 1.0
+    top_k: int | None = None  # extensions beyond OpenAI's API, as in pocketgpt sample
+    min_p: float | None = None
+    repetition_penalty: float = 1.0
     seed: int | None = None
     stop: list[str] = field(default_factory=list)
     stop_ids: frozenset = frozenset()
     top_logprobs: int = 0  # alternatives per generated token; only when logprobs is True
     logprobs: bool = False
+
+    def draw_params(self) -> DrawParams:
+        """The sampling filters in pocketgpt.generate's form; raises UserError naming a bad field."""
+        return DrawParams(max_new_tokens=self.max_tokens, temperature=self.temperature, top_p=self.top_p,
+                          top_k=self.top_k, min_p=self.min_p, repetition_penalty=self.repetition_penalty)
 
 
 @dataclass
@@ -154,6 +167,8 @@ class _Active:
     slot: int
     gen: torch.Generator
     text: TextAssembler
+    draw: DrawParams
+    seen: list[int]  # prompt + reply so far, for the repetition penalty
     last: int = 0
     generated: int = 0
 
@@ -269,7 +284,7 @@ class Engine:
         seed = job.params.seed if job.params.seed is not None else secrets.randbits(63)
         device = batch.cache.k.device
         gen = torch.Generator(device=device).manual_seed(seed)
-        act = _Active(job, slot, gen, TextAssembler(job.params.stop))
+        act = _Active(job, slot, gen, TextAssembler(job.params.stop), job.params.draw_params(), list(job.prompt_ids))
         batch.active.append(act)
         cache = batch.cache
         cache.lens[slot] = 0
@@ -300,16 +315,8 @@ class Engine:
         top_v, top_i = logp.topk(k, dim=-1) if k else (None, None)
         for i, a in enumerate(rows):
             p = a.job.params
-            if p.temperature == 0:
-                t = int(torch.argmax(logits[i]))
-            else:
-                probs = torch.softmax(logits[i] / p.temperature, dim=-1)
-                if p.top_p < 1.0:
-                    sp, si = probs.sort(descending=True)
-                    drop = (sp.cumsum(-1) - sp) >= p.top_p  # keep the smallest prefix reaching top_p
-                    sp[drop] = 0.0
-                    probs = torch.zeros_like(probs).scatter_(0, si, sp)
-                t = int(torch.multinomial(probs, 1, generator=a.gen))
+            seen = a.seen if p.repetition_penalty != 1.0 else ()
+            t = next_token(logits[i], a.draw, a.gen, seen)
             top = []
             if p.logprobs and p.top_logprobs:
                 top = list(zip(top_i[i, :p.top_logprobs].tolist(), top_v[i, :p.top_logprobs].tolist()))
@@ -320,6 +327,8 @@ class Engine:
         job, served = a.job, batch.served
         a.generated += 1
         a.last = t
+        if job.params.repetition_penalty != 1.0:
+            a.seen.append(t)
         self.counters["tokens"] += 1
         if job.first_token_at is None:
             job.first_token_at = time.monotonic()

@@ -77,9 +77,15 @@ def sampling_params(served: ServedModel, req, prompt_ids: list[int], cap: int, d
         raise ApiError(400, f"max_tokens: {req.max_tokens} is above this server's limit of {cap}", "max_tokens")
     room = served.block_size - n
     want = req.max_tokens if req.max_tokens is not None else (default_max or cap)
-    return SamplingParams(max_tokens=min(want, cap, room), temperature=req.temperature, top_p=req.top_p,
-                          seed=req.seed, stop=list(req.stop or []), stop_ids=frozenset(stop_ids),
-                          top_logprobs=top_logprobs, logprobs=logprobs)
+    params = SamplingParams(max_tokens=min(want, cap, room), temperature=req.temperature, top_p=req.top_p,
+                            top_k=req.top_k, min_p=req.min_p, repetition_penalty=req.repetition_penalty,
+                            seed=req.seed, stop=list(req.stop or []), stop_ids=frozenset(stop_ids),
+                            top_logprobs=top_logprobs, logprobs=logprobs)
+    try:
+        params.draw_params()  # checked here, so a bad value is a 400 and never reaches the engine
+    except UserError as e:
+        raise ApiError(400, str(e), str(e).split(":", 1)[0]) from None
+    return params
 
 
 # -- responses ----------------------------------------------------------------------

@@ -48,6 +48,9 @@ class _SamplingOptions(_Lenient):
     seed: int | None = Field(None, ge=-(2**63), le=2**64 - 1, description="makes sampling reproducible")
     stream: bool = False
     stream_options: StreamOptions | None = None
+    top_k: int | None = Field(None, ge=0, description="(extension) sample among the k most likely; 0 or null is off")
+    min_p: float | None = Field(None, ge=0.0, le=1.0, description="(extension) drop tokens below min_p x the top one")
+    repetition_penalty: float = Field(1.0, gt=0.0, le=10.0, description="(extension) CTRL's penalty; 1 is off")
     n: int = Field(1, description="only 1 is supported")
     presence_penalty: float = 0.0
     frequency_penalty: float = 0.0
