@@ -221,7 +221,7 @@ class Engine:
     def stats(self) -> dict:
         active = sum(1 for b in self._batches.values() for a in list(b.active) if a.slot >= 0)
         return {"active": active, "queued": self._queue.qsize() + len(self._waiting), "max_batch": self.max_batch,
-                **self.counters}
+                "seconds_since_step": round(time.monotonic() - self.last_step_at, 3), **self.counters}
 
     # -- worker side ----------------------------------------------------------------
 
@@ -236,6 +236,7 @@ class Engine:
                     if batch.active:
                         self._guarded(batch, self._decode_step)
                 self.last_step_at = time.monotonic()
+        self._take_new(block=False)
         for job in self._waiting + [a.job for b in self._batches.values() for a in b.active]:
             job.emit(Failure("the server is shutting down"))
 
