@@ -62,3 +62,17 @@ def test_serve_bad_checkpoint_is_a_clean_error(tmp_path):
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 2
     assert "missing: no such checkpoint" in err and "Traceback" not in err
+
+
+def test_port_in_use_is_a_clean_error_before_loading(ckpts, capsys):
+    import socket
+
+    from pocketgpt.cli import main
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["serve", "--checkpoint", str(ckpts["sft"]), "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot listen on 127.0.0.1:{port}" in err and "Traceback" not in err

@@ -43,11 +43,29 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _check_can_listen(host: str, port: int) -> None:
+    """Fail early and clearly (before loading models) when the address is taken or invalid."""
+    import socket
+
+    from pocketgpt.errors import UserError
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        family, _, _, _, addr = infos[0]
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+            s.bind(addr)
+    except OSError as e:
+        raise UserError(f"--host/--port: cannot listen on {host}:{port} ({e.strerror or e}); is another server "
+                        "running there, or is the address wrong?") from None
+
+
 def run(args) -> int:
     from pocketgpt.errors import UserError
 
     if not 0 < args.port < 65536:
         raise UserError(f"--port: must be 1..65535, got {args.port}")
+    _check_can_listen(args.host, args.port)
     import uvicorn
 
     from pocketgpt.serve.app import ServeConfig, create_app
