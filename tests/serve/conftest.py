@@ -106,3 +106,12 @@ def long_server(tmp_path_factory):
                            block_size=2048)
     with LiveServer(create_app([str(ckpt)], ServeConfig(max_tokens_cap=2000))) as live:
         yield live
+
+
+@pytest.fixture(scope="session")
+def keyed_server(ckpts):
+    """The assistant alone, behind an API key."""
+    from pocketgpt.serve.app import ServeConfig, create_app
+
+    with LiveServer(create_app([str(ckpts["sft"])], ServeConfig(api_key="k3y", max_tokens_cap=16))) as live:
+        yield live

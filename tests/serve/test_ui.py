@@ -119,3 +119,20 @@ def test_phone_width_layout(browser_context, server):
     assert page.locator("#send").bounding_box()["x"] + page.locator("#send").bounding_box()["width"] <= 390
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "serve-ui-phone.png"), full_page=True)
+
+
+def test_page_asks_for_the_api_key_and_then_chats(browser_context, keyed_server):
+    page = browser_context.new_page()
+    page.goto(keyed_server.url + "/")
+    page.wait_for_selector("#banner.error")
+    assert "API key" in page.inner_text("#banner") and page.is_visible("#api-key")
+    page.fill("#api-key", "k3y")
+    page.dispatch_event("#api-key", "change")
+    page.wait_for_selector(".column")
+    assert page.locator(".column").count() == 1 and not page.is_visible("#banner")
+    page.fill("#input", "Hello!")
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.querySelectorAll('.msg.assistant').length == 1 && "
+                           "!document.querySelector('.msg.streaming')", timeout=30_000)
+    assert not page.locator(".msg .error").count(), page.locator(".msg .error").all_inner_texts()
+    assert "tokens" in page.locator(".msg.assistant .meta").inner_text()
