@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "chat",
     "serve",
     "interop",
+    "evaluate",
 )
 
 

@@ -1,0 +1,77 @@
+"""``pocketgpt eval``, ``pocketgpt report`` and ``pocketgpt speedrun``.
+
+    pocketgpt eval --checkpoint runs/speedrun/sft --tasks bpb,compression,capitals --out eval.json
+    pocketgpt eval --checkpoint runs/speedrun/base --tasks bigbench:my_task/task.json --shots 2
+    pocketgpt report runs/speedrun/sft --base runs/speedrun/base
+    pocketgpt speedrun --preset cpu --out runs/speedrun
+"""
+
+from __future__ import annotations
+
+import json
+
+
+def register(sub) -> None:
+    e = sub.add_parser("eval", help="evaluate a checkpoint (bpb, compression, capitals, BIG-bench tasks)")
+    e.add_argument("--checkpoint", required=True, metavar="RUN_DIR", help="run directory or checkpoint")
+    e.add_argument("--tasks", default="bpb,compression,capitals",
+                   help="comma-separated: bpb, compression, capitals, bigbench:PATH/task.json")
+    e.add_argument("--out", metavar="FILE.json", help="write every result (replies included) here")
+    e.add_argument("--countries", metavar="FILE.json", help="{country: capital} (default: the pinned countryinfo)")
+    e.add_argument("--text", nargs="+", metavar="FILE", help="held-out text for compression (.txt or .jsonl)")
+    e.add_argument("--shots", type=int, default=0, help="few-shot examples for bigbench tasks (default 0)")
+    e.add_argument("--limit", type=int, help="at most N countries per split / N BIG-bench examples")
+    mode = e.add_mutually_exclusive_group()
+    mode.add_argument("--assistant", dest="assistant", action="store_true", default=None,
+                      help="treat the model as an assistant (default: what the checkpoint records)")
+    mode.add_argument("--base", dest="assistant", action="store_false", help="treat the model as a base model")
+    e.set_defaults(func=cmd_eval)
+
+    r = sub.add_parser("report", help="write report.md and plots for a run (base vs assistant)")
+    r.add_argument("run_dir", metavar="RUN_DIR", help="the assistant (SFT) run, or a speedrun directory")
+    r.add_argument("--base", metavar="BASE_RUN", help="the base run (default: the SFT run's recorded base)")
+    r.add_argument("--countries", metavar="FILE.json", help="{country: capital} for the capitals eval")
+    r.set_defaults(func=cmd_report)
+
+    s = sub.add_parser("speedrun", help="every stage from nothing to a chatting assistant and its report card")
+    s.add_argument("--preset", default="cpu", help="cpu (25 min, 2 cores), gpu (one GPU, ~1 h), test (seconds)")
+    s.add_argument("--out", default="runs/speedrun", metavar="RUNS_DIR", help="where every stage writes (default runs/speedrun)")
+    s.add_argument("--data", nargs="+", metavar="PATH",
+                   help="extra pretraining text: files, directories or globs (e.g. FineWeb-Edu *.parquet)")
+    s.add_argument("--minutes", type=float, help="total wall-time budget (default: the preset's)")
+    s.add_argument("--cache-dir", metavar="DIR", help="package cache for the default corpus (default ~/.cache/pocketgpt)")
+    s.set_defaults(func=cmd_speedrun)
+
+
+def cmd_eval(args) -> int:
+    from pocketgpt.eval import evaluate, parse_tasks, summary_lines
+    from pocketgpt.fsio import atomic_write_text
+
+    res = evaluate(args.checkpoint, parse_tasks(args.tasks), countries=args.countries, texts=args.text,
+                   bigbench_shots=args.shots, limit=args.limit, assistant=args.assistant)
+    print("\n".join(summary_lines(res)))
+    if args.out:
+        atomic_write_text(args.out, json.dumps(res, indent=1))
+        print(f"results: {args.out}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from pocketgpt.report import write_report
+
+    path = write_report(args.run_dir, base=args.base, countries=args.countries)
+    print(f"report: {path}")
+    return 0
+
+
+def cmd_speedrun(args) -> int:
+    from pocketgpt.speedrun import closing_lines, get_preset, run_speedrun
+
+    overrides = {"total_minutes": args.minutes}
+    if args.data:
+        overrides["text_inputs"] = tuple(args.data)
+    cfg = get_preset(args.preset, **overrides)
+    record = run_speedrun(cfg, args.out, cache_dir=args.cache_dir)
+    print(f"speedrun {cfg.name}: all stages done in {record['total_minutes']:.1f} min")
+    print("\n".join(closing_lines(args.out)))
+    return 0

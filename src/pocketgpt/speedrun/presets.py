@@ -1,0 +1,84 @@
+"""Speedrun presets as data: ``cpu`` (25 minutes on 2 cores), ``gpu`` (about an hour on one GPU
+over FineWeb-Edu parquet shards) and ``test`` (seconds per stage, for the test suite).
+
+Budgets are wall time. ``total_minutes`` caps the whole run: pretraining gets what is left
+after the stages before it, minus ``reserve_minutes`` kept for SFT, eval and the report.
+The model shape is picked at the start of pretraining from ``candidates`` by a few seconds
+of measured throughput (see :mod:`.measure`).
+
+>>> PRESETS["cpu"].total_minutes
+25.0
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from pocketgpt.errors import UserError
+
+
+@dataclass
+class SpeedrunConfig:
+    name: str
+    total_minutes: float
+    reserve_minutes: float  # kept back from pretraining for chat data, SFT, eval and report
+    corpus_preset: str = "speedrun"  # pocketgpt.data.default_corpus.PRESETS: the country/general mix knob
+    corpus_overrides: dict = field(default_factory=dict)
+    text_inputs: tuple = ()  # extra pretraining text (e.g. FineWeb-Edu parquet), used by --preset gpu
+    vocab_size: int = 4096
+    tokenizer_chars: dict = field(default_factory=lambda: {"general": 12_000_000, "countries": 4_000_000})
+    shard_workers: int = 2
+    pretrain_preset: str = "cpu-tiny"  # pocketgpt.train.config.PRESETS
+    pretrain_overrides: dict = field(default_factory=dict)
+    candidates: tuple = ()  # model shapes, largest first: dicts of model keys
+    min_tokens: int = 0  # the largest candidate expected to see this many tokens wins
+    pretrain_max_steps: int = 0  # test preset: a step budget instead of wall time
+    sft_minutes: float = 1.5
+    sft_max_steps: int = 0
+    sft_overrides: tuple = ()
+    chat_overrides: dict = field(default_factory=dict)  # pocketgpt.chat.mix.ChatMixConfig fields
+    eval_tasks: str = "bpb,compression,capitals"
+    eval_limit: int | None = None  # countries per split in capitals (None: all)
+    measure_seconds: float = 2.0
+
+
+# Shapes measured in the notes on the AVX2 EPYC (fp32, batch 8 x 256): 12.2M at 1.1k tok/s,
+# 4.2M at 2.6k, 2.6M at 3.9k. Exposures beat parameters at these budgets, so a bigger
+# model wins only when the machine is fast enough to still show it ~3.5M tokens (the notes'
+# winner saw 3.3M; held-out cloze was 50% after 2.1M).
+CPU_CANDIDATES = (
+    dict(n_layer=6, n_head=6, n_embd=384),
+    dict(n_layer=4, n_head=4, n_embd=256),
+    dict(n_layer=4, n_head=4, n_embd=192),
+    dict(n_layer=4, n_head=4, n_embd=128),  # for a loaded machine: still some exposures
+)
+
+PRESETS = {
+    "cpu": SpeedrunConfig(
+        name="cpu", total_minutes=25.0, reserve_minutes=5.0, candidates=CPU_CANDIDATES, min_tokens=3_500_000,
+        pretrain_overrides=dict(lr=3e-3, warmup_frac=0.03, min_lr_frac=0.1, eval_every=400, eval_batches=8,
+                                batch_size=8, block_size=256),
+        sft_minutes=1.5,
+    ),
+    "gpu": SpeedrunConfig(
+        name="gpu", total_minutes=65.0, reserve_minutes=8.0, corpus_preset="balanced", vocab_size=32768,
+        tokenizer_chars={"general": 400_000_000, "countries": 20_000_000}, shard_workers=8,
+        pretrain_preset="d12", min_tokens=1_000_000_000,
+        candidates=(dict(n_layer=12, n_head=6, n_embd=768), dict(n_layer=8, n_head=4, n_embd=512)),
+        pretrain_overrides=dict(eval_every=250, eval_batches=20), sft_minutes=4.0,
+    ),
+    "test": SpeedrunConfig(
+        name="test", total_minutes=5.0, reserve_minutes=0.5, vocab_size=320,
+        tokenizer_chars={"general": 200_000, "countries": 100_000}, shard_workers=1,
+        candidates=(dict(n_layer=1, n_head=2, n_embd=32),),
+        pretrain_overrides=dict(block_size=64, batch_size=4, eval_every=10, eval_batches=2, lr=3e-3),
+        pretrain_max_steps=12, sft_max_steps=6, eval_limit=2, measure_seconds=0.2,
+        chat_overrides=dict(capital_chains=5, greeting_wraps=3, identity_copies=1),
+    ),
+}
+
+
+def get_preset(name: str, **overrides) -> SpeedrunConfig:
+    if name not in PRESETS:
+        raise UserError(f"--preset: unknown speedrun preset {name!r}; expected one of {', '.join(PRESETS)}")
+    return replace(PRESETS[name], **{k: v for k, v in overrides.items() if v is not None})

@@ -1,0 +1,130 @@
+"""The speedrun end to end: ``--preset test`` in the default suite, ``--preset cpu`` as ``slow``.
+
+The test preset builds the default corpus from stand-in packages (the data tests' helper,
+same layouts as the pinned ones), so nothing touches the network.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent / "data"))
+sys.path.insert(0, str(Path(__file__).parent / "chat"))
+
+from chat_testlib import make_chat_stand_ins  # noqa: E402
+from data_testlib import make_stand_in_packages  # noqa: E402
+
+
+def stand_in_pins(cache) -> dict:
+    """Corpus packages from the data tests; countryinfo (with held-out countries) and chatterbot
+    from the chat tests, written over the data tests' countryinfo."""
+    pins = make_stand_in_packages(cache)
+    chat = make_chat_stand_ins(cache)
+    pins.update({k: chat[k] for k in ("countryinfo", "chatterbot-corpus")})
+    return pins
+
+
+@pytest.fixture(scope="module")
+def done_run(tmp_path_factory):
+    from pocketgpt.speedrun import get_preset, run_speedrun
+
+    cache = tmp_path_factory.mktemp("cache")
+    pins = stand_in_pins(cache)
+    out = tmp_path_factory.mktemp("speedrun") / "run"
+    lines = []
+    record = run_speedrun(get_preset("test"), out, cache_dir=cache, pins=pins, echo=lines.append)
+    return out, record, lines, cache, pins
+
+
+def test_every_stage_runs_and_the_report_card_is_written(done_run):
+    out, record, lines, _, _ = done_run
+    from pocketgpt.speedrun import STAGES
+
+    assert [s for s in record["stages"]] == [s.name for s in STAGES]
+    assert all(s["status"] == "done" for s in record["stages"].values())
+    for stage in record["stages"].values():
+        assert Path(stage["log"]).is_file()
+    report = (out / "report.md").read_text()
+    for section in ("## Environment", "## Tokenizer", "## Model", "## Eval: base vs assistant",
+                    "What is the capital of France?"):
+        assert section in report
+    for png in ("plots/pretraining.png", "plots/sft.png"):
+        data = (out / png).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 1000
+    choices = record["choices"]
+    assert choices["dtype"] in ("float32", "bfloat16") and choices["threads"] >= 1
+    assert choices["model"] == {"n_layer": 1, "n_head": 2, "n_embd": 32}
+    for run in ("base", "sft"):
+        ev = json.loads((out / run / "eval.json").read_text())
+        assert set(ev["tasks"]) == {"bpb", "compression", "capitals"}
+        assert ev["assistant"] == (run == "sft")
+    assert json.loads((out / "countries.json").read_text())["France"] == "Paris"
+
+
+def test_rerun_skips_valid_stages_and_redoes_missing_ones(done_run):
+    import shutil
+
+    from pocketgpt.speedrun import get_preset, run_speedrun
+
+    out, _, _, cache, pins = done_run
+    lines = []
+    run_speedrun(get_preset("test"), out, cache_dir=cache, pins=pins, echo=lines.append)
+    assert sum("skipped" in line for line in lines) == 8
+    # lose the assistant: SFT, eval and report are redone, the rest is kept
+    shutil.rmtree(out / "sft")
+    before = (out / "base" / "eval.json").stat().st_mtime_ns
+    lines = []
+    run_speedrun(get_preset("test"), out, cache_dir=cache, pins=pins, echo=lines.append)
+    redone = [line.split("]")[1].split(":")[0].split(" ...")[0].strip() for line in lines if "done in" in line]
+    assert redone == ["sft", "eval", "report"]
+    assert (out / "base" / "eval.json").stat().st_mtime_ns == before
+
+
+def test_a_failing_stage_names_itself_and_its_log(tmp_path, done_run):
+    from pocketgpt.data.packages import PackagePin
+    from pocketgpt.speedrun import StageFailed, get_preset, run_speedrun
+
+    _, _, _, cache, pins = done_run
+    bad = dict(pins)
+    p = bad["countryinfo"]
+    bad["countryinfo"] = PackagePin(p.name, p.version, p.filename, "0" * 64, p.license)
+    with pytest.raises(StageFailed) as e:
+        run_speedrun(get_preset("test"), tmp_path / "run", cache_dir=cache, pins=bad, echo=lambda s: None)
+    msg = str(e.value)
+    assert "stage 'corpus' failed" in msg and "checksum mismatch" in msg
+    log = tmp_path / "run" / "logs" / "01-corpus.log"
+    assert str(log) in msg and "Traceback" in log.read_text()
+    rec = json.loads((tmp_path / "run" / "speedrun.json").read_text())
+    assert rec["stages"]["corpus"]["status"] == "failed"
+
+
+def test_eval_and_report_commands_on_the_run(done_run, tmp_path, capsys):
+    from pocketgpt.cli import main
+
+    out = done_run[0]
+    res = tmp_path / "e.json"
+    assert main(["eval", "--checkpoint", str(out / "sft"), "--tasks", "bpb,capitals", "--limit", "1",
+                 "--countries", str(out / "countries.json"), "--out", str(res)]) == 0
+    assert "capitals (assistant" in capsys.readouterr().out
+    assert json.loads(res.read_text())["tasks"]["bpb"]["val_bpb"] > 0
+    assert main(["report", str(out / "sft"), "--countries", str(out / "countries.json")]) == 0
+    assert (out / "sft" / "report.md").is_file() and (out / "sft" / "plots" / "sft.png").is_file()
+    assert main(["eval", "--checkpoint", str(out / "sft"), "--tasks", "nonsense"]) == 2
+    assert "unknown task 'nonsense'" in capsys.readouterr().err
+    assert main(["speedrun", "--preset", "warp"]) == 2
+
+
+@pytest.mark.slow
+def test_full_cpu_speedrun_meets_its_budget(tmp_path):
+    """The real thing: pinned packages (network once, then cached), 25 minutes, all stages."""
+    from pocketgpt.speedrun import get_preset, run_speedrun
+
+    record = run_speedrun(get_preset("cpu"), tmp_path / "run")
+    assert record["total_minutes"] <= 26.0
+    ev = json.loads((tmp_path / "run" / "sft" / "eval.json").read_text())["tasks"]
+    assert ev["capitals"]["training"]["accuracy"] >= 0.5
+    assert ev["capitals"]["format"]["rate"] >= 0.9
