@@ -259,3 +259,41 @@ def test_request_timeout_gives_504_and_a_stream_error(ckpts):
             lines = [ln for ln in s.iter_lines() if ln]
         assert "timed out" in json.loads(lines[-2][6:])["error"]["message"] and lines[-1] == "data: [DONE]"
         assert c.get("/health").json()["engine"]["timed_out"] == 2
+
+
+def test_random_bodies_never_get_a_500(http):
+    """Property: whatever JSON arrives, the answer is a 2xx or a 4xx with an error message."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    scalars = st.one_of(st.none(), st.booleans(), st.integers(-10, 10**12), st.floats(allow_nan=False, allow_infinity=False),
+                        st.text(max_size=12))
+    message = st.fixed_dictionaries({"role": st.sampled_from(["user", "assistant", "system", "bot", 3]),
+                                     "content": st.one_of(st.text(max_size=30), scalars,
+                                                          st.lists(st.fixed_dictionaries({"type": st.just("text"),
+                                                                                          "text": st.text(max_size=5)})))})
+    fields = {"messages": st.one_of(st.lists(message, max_size=3), scalars),
+              "prompt": st.one_of(st.text(max_size=30), st.lists(st.integers(-5, 400), max_size=5), scalars),
+              "model": st.sampled_from(["sft", "base", "x", None]),
+              "temperature": scalars, "top_p": scalars, "max_tokens": st.one_of(st.integers(-2, 60), scalars),
+              "stop": st.one_of(st.text(max_size=3), st.lists(st.text(max_size=3), max_size=5), scalars),
+              "seed": scalars, "logprobs": st.one_of(st.booleans(), st.integers(-1, 30)),
+              "top_logprobs": st.one_of(st.integers(-1, 30), scalars), "top_k": scalars, "min_p": scalars,
+              "repetition_penalty": scalars}
+    body = st.fixed_dictionaries({}, optional=fields)
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(body, st.sampled_from(["/v1/chat/completions", "/v1/completions", "/v1/tokenize"]))
+    def check(b, path):
+        r = http.post(path, json=b)
+        assert r.status_code < 500, (path, b, r.text)
+        if r.status_code >= 400:
+            assert r.json()["error"]["message"]
+
+    check()
+    # Python's JSON parser accepts NaN and Infinity literals; they must be refused too.
+    for lit in (b"NaN", b"Infinity", b"-Infinity"):
+        for field in (b"temperature", b"top_p", b"repetition_penalty", b"min_p"):
+            raw = b'{"messages": [{"role": "user", "content": "hi"}], "%s": %s}' % (field, lit)
+            r = http.post("/v1/chat/completions", content=raw, headers={"content-type": "application/json"})
+            assert r.status_code == 400 and field.decode() in r.json()["error"]["message"], r.text
