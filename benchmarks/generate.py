@@ -6,7 +6,9 @@ ours and theirs so that load from other processes hits both alike:
 
 1. batch 1, 16-token prompt, 256 new tokens, greedy: tokens/s and the ratio;
 2. per-token decode latency with 32 vs 1024 tokens of context (ours and theirs);
-3. batch 8 (prompts of 9..16 tokens, left-padded), 256 new tokens: tokens/s.
+3. batch 8 (prompts of 9..16 tokens, left-padded), 256 new tokens: tokens/s;
+4. per-step overhead: the same 6-layer GPT-2 at width 24 and vocab 64, where the
+   matmuls cost next to nothing and a step is all Python and dispatch.
 
     .venv/bin/python benchmarks/generate.py                # defaults above
     .venv/bin/python benchmarks/generate.py --threads 1 --repeats 5
@@ -27,13 +29,13 @@ import time
 import torch
 
 
-def build(vocab: int, block: int):
+def build(vocab: int, block: int, width: int = 384):
     import transformers
 
     from pocketgpt.model import load_hf_gpt2
 
     torch.manual_seed(0)
-    cfg = transformers.GPT2Config(vocab_size=vocab, n_positions=block, n_embd=384, n_layer=6, n_head=6,
+    cfg = transformers.GPT2Config(vocab_size=vocab, n_positions=block, n_embd=width, n_layer=6, n_head=6,
                                   bos_token_id=None, eos_token_id=None, pad_token_id=0)
     hf = transformers.GPT2LMHeadModel(cfg).eval()
     with torch.no_grad():  # larger weights: peaked distributions, so greedy ids are comparable
@@ -169,6 +171,22 @@ def main() -> None:
     res["batch8"] = b8
     print(f"batch 8, prompts of 9..16 tokens, {n} new tokens each: transformers {b8['transformers_tok_s']:.0f} "
           f"tok/s, ours {b8['ours_tok_s']:.0f} tok/s -> {b8['ratio']:.2f}x (rows with same ids: {agree}/8)")
+
+    # 4. overhead: a model too small for its matmuls to matter
+    hf_t, ours_t = build(vocab=64, block=1024, width=24)
+    eng_t = Engine(ours_t)
+    p16 = torch.randint(1, 64, (1, 16), generator=torch.Generator().manual_seed(3))
+    t_hf_t, t_ours_t = [], []
+    for _ in range(args.repeats):
+        t_hf_t.append(timed(lambda: hf_generate(hf_t, p16, torch.ones_like(p16), n), 1)[0])
+        t_ours_t.append(timed(lambda: eng_t.generate(p16[0].tolist(), greedy), 1)[0])
+    ov = {"transformers_ms_per_token": statistics.median(t_hf_t) / n * 1e3,
+          "ours_ms_per_token": statistics.median(t_ours_t) / n * 1e3}
+    ov["ratio"] = ov["transformers_ms_per_token"] / ov["ours_ms_per_token"]
+    res["overhead_width24"] = ov
+    print(f"per-step overhead (6 layers x 24 wide, vocab 64, batch 1): transformers "
+          f"{ov['transformers_ms_per_token']:.2f} ms/token, ours {ov['ours_ms_per_token']:.2f} ms/token "
+          f"-> {ov['ratio']:.2f}x")
     print(json.dumps(res, indent=1))
 
 
