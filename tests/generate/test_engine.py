@@ -119,6 +119,7 @@ def test_stream_is_lazy_and_cancellable(monkeypatch):
     s = stream(model, [1, 2], 50, temperature=1.0, seed=0)
     assert calls == []  # nothing runs before the first next()
     for i, _ in enumerate(s):
+        assert not torch.is_inference_mode_enabled()  # the consumer's code runs in normal mode
         if i == 2:
             break
     s.close()

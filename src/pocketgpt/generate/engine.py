@@ -204,13 +204,16 @@ class Engine:
         count = [0] * B
         # rows whose choice is a plain argmax share one batched argmax per step
         plain = [p.greedy and p.repetition_penalty == 1.0 for p in ps]
+        # A model whose vocabulary is padded past its tokenizer's must not pick ids that have no text.
+        usable = self.tokenizer.vocab_size if self.tokenizer is not None else self.vocab_size
+        # Inference mode is entered per step, never held across a yield: the caller's own
+        # code between tokens must not run in it.
         with torch.inference_mode():
             dec = Decoder(model, prompts, max(budgets), use_cache=use_cache, fast=self.fast)
-            # A model whose vocabulary is padded past its tokenizer's must not pick ids
-            # that have no text.
-            usable = self.tokenizer.vocab_size if self.tokenizer is not None else self.vocab_size
             logits = self._usable(dec.prefill().float(), usable)
-            while True:
+        while True:
+            events = []
+            with torch.inference_mode():
                 nxt = [0] * B
                 argmax = logits.argmax(-1).tolist() if any(plain) else None
                 for b in range(B):
@@ -230,23 +233,31 @@ class Engine:
                         lp = torch.log_softmax(row, -1)
                         event.logprob = float(lp[tok])
                         event.top_logprobs = top_alternatives(lp, p.top_logprobs)
-                    if tok in p.stop_ids:
-                        event.is_stop_id, event.finish_reason = True, "stop"
-                        event.text = texts[b].flush() if texts[b] else ""
-                    else:
-                        if texts[b] is not None:
-                            event.text, hit = texts[b].push(tok)
-                            if hit is not None:
-                                event.finish_reason = "stop"
-                        if event.finish_reason is None and count[b] >= budgets[b]:
-                            event.finish_reason = "length"
-                            if texts[b] is not None:
-                                event.text += texts[b].flush()
+                    self._finish(event, p, texts[b], budgets[b])
                     done[b] = event.finish_reason is not None
-                    yield event
-                if all(done):
-                    return
+                    events.append(event)
+            yield from events
+            if all(done):
+                return
+            with torch.inference_mode():
                 logits = self._usable(dec.step(nxt).float(), usable)
+
+    @staticmethod
+    def _finish(event: Token, p: SamplingParams, text: TextStream | None, budget: int) -> None:
+        """Set the event's text and, if the sequence ends here, its finish reason."""
+        if event.id in p.stop_ids:
+            event.is_stop_id, event.finish_reason = True, "stop"
+            event.text = text.flush() if text else ""
+            return
+        if text is not None:
+            event.text, hit = text.push(event.id)
+            if hit is not None:
+                event.finish_reason = "stop"
+                return
+        if event.index + 1 >= budget:
+            event.finish_reason = "length"
+            if text is not None:
+                event.text += text.flush()
 
     @staticmethod
     def _usable(logits: torch.Tensor, n: int) -> torch.Tensor:
