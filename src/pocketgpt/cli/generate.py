@@ -93,7 +93,12 @@ def _load(args):
 
 
 def _piece(tok, token_id: int) -> str:
-    return repr(tok.decode_bytes([token_id]).decode("utf-8", errors="backslashreplace"))
+    """A token as a Python literal: text, or bytes when it holds part of a character."""
+    raw = tok.decode_bytes([token_id])
+    try:
+        return repr(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        return repr(raw)
 
 
 def _prob_line(tok, t) -> str:
