@@ -9,7 +9,7 @@ import torch
 
 import pocketgpt.generate as gen_pkg
 from pocketgpt.errors import UserError
-from pocketgpt.generate import Engine, SamplingParams, generate, stream
+from pocketgpt.generate import Engine, SamplingParams, generate, score, stream
 from pocketgpt.generate import engine as engine_mod
 from pocketgpt.model import load_hf_gpt2
 
@@ -94,6 +94,19 @@ def test_batch_where_a_long_prompt_fills_the_context_first(arch):
     assert [len(c.ids) for c in batch] == [2, 30]
     for p, c in zip(prompts, batch):
         assert c.ids == generate(model, p, 40, temperature=0) and c.finish_reason == "length"
+
+
+def test_a_model_in_training_mode_generates_without_dropout_and_stays_in_training_mode():
+    model = tiny_model("modern", n_kv_head=2)
+    model.config.dropout = 0.5
+    for m in model.modules():
+        if isinstance(m, torch.nn.Dropout):
+            m.p = 0.5
+    want = generate(model, [1, 2, 3], 20, temperature=0)
+    model.train()
+    assert generate(model, [1, 2, 3], 20, temperature=0) == want
+    assert score(model, [1, 2, 3], want)[1]
+    assert model.training
 
 
 def test_stop_ids_end_generation_and_are_left_out():

@@ -23,6 +23,7 @@ True
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -32,6 +33,21 @@ from pocketgpt.errors import UserError
 from pocketgpt.generate.decoder import Decoder
 from pocketgpt.generate.sampling import SamplingParams, next_token, top_alternatives
 from pocketgpt.generate.text import TextStream
+
+
+@contextlib.contextmanager
+def _inference(model):
+    """Inference mode, and eval mode (no dropout) for a model left in training mode,
+    restored afterwards: the engine must not change the caller's model."""
+    was_training = model.training
+    if was_training:
+        model.eval()
+    try:
+        with torch.inference_mode():
+            yield
+    finally:
+        if was_training:
+            model.train()
 
 
 @dataclass
@@ -89,7 +105,7 @@ class Engine:
     :class:`~pocketgpt.generate.fastpath.FastStep` (same logits, slower)."""
 
     def __init__(self, model, tokenizer=None, *, fast: bool = True):
-        self.model = model.eval()
+        self.model = model
         self.fast = fast
         self.tokenizer = tokenizer
         self.block_size = model.config.block_size
@@ -208,12 +224,12 @@ class Engine:
         usable = self.tokenizer.vocab_size if self.tokenizer is not None else self.vocab_size
         # Inference mode is entered per step, never held across a yield: the caller's own
         # code between tokens must not run in it.
-        with torch.inference_mode():
+        with _inference(self.model):
             dec = Decoder(model, prompts, max(budgets), use_cache=use_cache, fast=self.fast)
             logits = self._usable(dec.prefill().float(), usable)
         while True:
             events = []
-            with torch.inference_mode():
+            with _inference(self.model):
                 nxt = [0] * B
                 argmax = logits.argmax(-1).tolist() if any(plain) else None
                 for b in range(B):
@@ -239,7 +255,7 @@ class Engine:
             yield from events
             if all(done):
                 return
-            with torch.inference_mode():
+            with _inference(self.model):
                 logits = self._usable(dec.step(nxt).float(), usable)
 
     @staticmethod
@@ -297,7 +313,7 @@ class Engine:
         for i, (c, x) in enumerate(rows):
             seq = (c + x)[:-1]
             idx[i, : len(seq)] = torch.tensor(seq)
-        with torch.inference_mode():
+        with _inference(self.model):
             logits, _ = self.model(idx)
         out = []
         for i, (c, x) in enumerate(rows):
