@@ -208,16 +208,26 @@ class Trainer:
             ckpt.set_rng_state(st["rng"][rank])
         else:
             torch.manual_seed(self.cfg.seed + 1000 * self.dist.rank + self.step)
-        self._trim_metrics()
+        # A checkpoint written just before an eval (or the final one) whose eval never got
+        # recorded, e.g. the process was killed during it: fit() runs that eval first.
+        rows = self._metric_rows()
+        self._eval_owed = st.get("reason") in ("eval", "done") and not any(
+            r.get("step") == self.step and "loss" not in r for _, r in rows)
+        if self.dist.is_main and (self.out_dir / "metrics.jsonl").exists():
+            # drop rows past the resumed step (and torn lines), so the log reads as one run
+            keep = "".join(line + "\n" for line, r in rows if r.get("step", 0) <= self.step)
+            atomic_write_text(self.out_dir / "metrics.jsonl", keep)
 
-    def _trim_metrics(self) -> None:
-        """Drop metric rows past the resumed step, so the log reads as one run."""
+    def _metric_rows(self) -> list[tuple[str, dict]]:
+        """(line, row) of metrics.jsonl, skipping a line torn by a kill mid-write."""
         path = self.out_dir / "metrics.jsonl"
-        if not self.dist.is_main or not path.exists():
-            return
-        keep = [line for line in path.read_text(encoding="utf-8").splitlines()
-                if line.strip() and json.loads(line).get("step", 0) <= self.step]
-        atomic_write_text(path, "".join(line + "\n" for line in keep))
+        rows = []
+        for line in path.read_text(encoding="utf-8").splitlines() if path.exists() else []:
+            try:
+                rows.append((line, json.loads(line)))
+            except json.JSONDecodeError:
+                continue
+        return rows
 
     # -- evaluation and the guard ----------------------------------------------------------
 
@@ -265,6 +275,8 @@ class Trainer:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         if resume_from is not None:
             self.resume(resume_from)
+            if self._eval_owed:
+                self.evaluate()
         start_step = self.step
         self.model.train()
         bar = None
