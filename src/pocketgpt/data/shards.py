@@ -25,6 +25,7 @@ produces exactly the shards of one clean run.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import multiprocessing as mp
@@ -253,6 +254,7 @@ def tokenize_to_shards(
         "sources": {"train": [s.describe() for s in train_src], "val": [s.describe() for s in val_src or []]},
     }
     out = Path(out_dir)
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     done = _prepare_out_dir(out, config, overwrite)
     if done is not None and done.get("complete"):
@@ -287,6 +289,10 @@ def tokenize_to_shards(
             chunk_base += 1
         for w in writers.values():
             w.finish()
+    except UserError:
+        if not any(w.shards for w in writers.values()):
+            _abandon(out, [], created)  # bad input before the first shard: leave no claim behind
+        raise
     finally:
         if bar is not None:
             bar.close()
@@ -304,11 +310,23 @@ def tokenize_to_shards(
         "seconds": round(time.perf_counter() - started, 3),
     }
     if index["splits"]["train"]["tokens"] == 0:
+        # the same command can never succeed, so its val-only shards are not worth keeping
+        _abandon(out, [x["file"] for w in writers.values() for x in w.shards], created)
         raise UserError("every document went to the val split; the train split is empty (add documents, "
                         "lower --val-fraction, or use --split-on to cut a single file into documents)")
     atomic_write_text(out / INDEX_NAME, json.dumps(index, indent=1))
     (out / PROGRESS_NAME).unlink(missing_ok=True)
     return index
+
+
+def _abandon(out: Path, shard_files: list[str], created: bool) -> None:
+    """Remove what a failed run wrote (its shards and progress file), and ``out`` if it made it."""
+    for name in shard_files:
+        (out / name).unlink(missing_ok=True)
+    (out / PROGRESS_NAME).unlink(missing_ok=True)
+    if created:
+        with contextlib.suppress(OSError):
+            out.rmdir()
 
 
 def _run_jobs(jobs, writers: dict, save_progress, tok_dir: Path, workers: int, bar, started: float) -> int:
