@@ -136,6 +136,8 @@ def run_sft(cfg_args: dict, data_paths, out_dir, *, base=None, val_paths=None, r
         raise UserError(f"--compute-frac: must be in (0, 1], got {compute_frac}")
     if epochs is not None and epochs <= 0:
         raise UserError(f"--epochs: must be > 0, got {epochs}")
+    if not val_paths and not 0 <= val_fraction < 1:
+        raise UserError(f"--val-fraction: must be in [0, 1), got {val_fraction}")
     base_path, base_config, base_state = read_run_config(base)
     if (base_path / "tokenizer").is_dir():
         from pocketgpt.tokenizer import Tokenizer
@@ -162,6 +164,12 @@ def run_sft(cfg_args: dict, data_paths, out_dir, *, base=None, val_paths=None, r
         print(f"pocketgpt sft: warning: {w.message}", file=sys.stderr)
     if not train_ex:
         raise UserError("SFT data: no usable training conversations after truncation")
+    given = [k for k in ("max_steps", "max_tokens", "max_minutes") if getattr(cfg, k)]
+    if resumed is None and given and (epochs is not None or compute_frac is not None):
+        # two budgets at once: one would silently win, so refuse
+        flag = "--epochs" if epochs is not None else "--compute-frac"
+        raise UserError(f"{flag}: conflicts with {given[0]}={getattr(cfg, given[0])} (e.g. from --max-steps); "
+                        "give one budget")
     base_tokens = int(base_state.get("tokens") or 0)
     budget_note = "given"
     if resumed is None and not (cfg.max_steps or cfg.max_tokens or cfg.max_minutes):
