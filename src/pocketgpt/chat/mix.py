@@ -263,6 +263,9 @@ def build_default_chat(out_dir, cfg: ChatMixConfig | None = None, *, cache_dir=N
     if out_dir.exists() and not overwrite:
         raise UserError(f"--out {out_dir}: already exists; pass --overwrite to replace it")
     cfg = cfg or ChatMixConfig()
+    for key in ("capital_phrasings", "capital_chains", "greeting_wraps", "identity_copies", "max_turns"):
+        if getattr(cfg, key) < 0:  # a negative count used to reach random.sample as a ValueError
+            raise UserError(f"--{key.replace('_', '-')}: {getattr(cfg, key)}; expected a count >= 0")
     pins = pins or PINS
     countries = country_facts(cache_dir, pins)
     archive = fetch_pinned("chatterbot-corpus", cache_dir, pins) if cfg.chatterbot else None
