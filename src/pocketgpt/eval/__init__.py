@@ -109,6 +109,11 @@ def evaluate(checkpoint, tasks: list[str] | str = DEFAULT_TASKS, *, countries=No
 
     if isinstance(tasks, str):
         tasks = parse_tasks(tasks)
+    if limit is not None and limit < 1:  # a negative limit used to slice off the last items silently
+        raise UserError(f"--limit: must be >= 1, got {limit}")
+    for t in texts or []:  # checked before the model loads; a missing one used to end in a traceback
+        if not Path(t).is_file():
+            raise UserError(f"--text {t}: no such file")
     model, tokenizer, info = load_checkpoint(checkpoint)
     if tokenizer is None:
         raise UserError(f"{checkpoint}: the checkpoint has no tokenizer/; eval needs it")
