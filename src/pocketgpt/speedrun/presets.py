@@ -81,4 +81,7 @@ PRESETS = {
 def get_preset(name: str, **overrides) -> SpeedrunConfig:
     if name not in PRESETS:
         raise UserError(f"--preset: unknown speedrun preset {name!r}; expected one of {', '.join(PRESETS)}")
+    minutes = overrides.get("total_minutes")
+    if minutes is not None and not minutes > 0:  # checked now, not after the data stages have run
+        raise UserError(f"--minutes: must be > 0, got {minutes:g}")
     return replace(PRESETS[name], **{k: v for k, v in overrides.items() if v is not None})
