@@ -9,7 +9,7 @@ import torch
 
 import pocketgpt.generate as gen_pkg
 from pocketgpt.errors import UserError
-from pocketgpt.generate import Engine, SamplingParams, generate, score, stream
+from pocketgpt.generate import Engine, SamplingParams, generate, generate_batch, score, stream
 from pocketgpt.generate import engine as engine_mod
 from pocketgpt.model import load_hf_gpt2
 
@@ -82,8 +82,10 @@ def test_batch_of_different_lengths_equals_one_by_one(arch, n_kv):
     for a, b in zip(alone, batch):
         assert a.ids == b.ids and a.finish_reason == b.finish_reason and a.prompt_ids == b.prompt_ids
     assert [len(c.ids) for c in batch][2:] == [7, 20]
-    # the greedy row also equals the functional API
+    # the greedy row also equals the functional API, and so does the functional batch
     assert batch[0].ids == generate(model, prompts[0], 12, temperature=0)
+    fb = generate_batch(model, prompts, 9, temperature=0.7, seeds=[5, 6, 7, 8])
+    assert fb == [generate(model, p, 9, temperature=0.7, seed=s) for p, s in zip(prompts, [5, 6, 7, 8])]
 
 
 @pytest.mark.parametrize("arch", ["gpt2", "modern"])

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
+from pocketgpt.errors import UserError
 from pocketgpt.generate.engine import Completion, Engine, Score, Token
 from pocketgpt.generate.fewshot import build_fewshot_prompt, load_examples
 from pocketgpt.generate.sampling import SamplingParams, filter_logits, next_token
@@ -27,7 +28,7 @@ from pocketgpt.generate.text import TextStream
 
 __all__ = [
     "Completion", "Engine", "SamplingParams", "Score", "TextStream", "Token",
-    "build_fewshot_prompt", "filter_logits", "generate", "load_examples", "next_token", "score", "stream",
+    "build_fewshot_prompt", "filter_logits", "generate", "generate_batch", "load_examples", "next_token", "score", "stream",
 ]
 
 
@@ -58,6 +59,20 @@ def generate(model, prompt_ids: Sequence[int], max_new_tokens: int, *, temperatu
     return [t.id for t in stream(model, prompt_ids, max_new_tokens, temperature=temperature, top_k=top_k,
                                  top_p=top_p, seed=seed, stop_ids=stop_ids, use_cache=use_cache,
                                  tokenizer=tokenizer, **kw) if not t.is_stop_id]
+
+
+def generate_batch(model, prompts: Sequence[Sequence[int]], max_new_tokens: int, *,
+                   seeds: Sequence[int | None] | None = None, use_cache: bool = True, tokenizer=None,
+                   **kw) -> list[list[int]]:
+    """:func:`generate` for several prompts of any lengths in one batch: one list of new
+    ids per prompt, each equal to what :func:`generate` gives that prompt alone.
+    ``seeds`` gives each prompt its own seed; other keywords are :class:`SamplingParams` fields.
+    """
+    seeds = list(seeds) if seeds is not None else [kw.pop("seed", None)] * len(prompts)
+    if len(seeds) != len(prompts):
+        raise UserError(f"seeds: got {len(seeds)} seeds for {len(prompts)} prompts")
+    params = [SamplingParams(max_new_tokens=max_new_tokens, seed=s, **kw) for s in seeds]
+    return [c.ids for c in Engine(model, tokenizer).generate_batch(prompts, params, use_cache=use_cache)]
 
 
 def score(model, context_ids: Sequence[int], continuation_ids: Sequence[int]) -> tuple[float, bool]:
