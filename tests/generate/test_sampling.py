@@ -69,7 +69,10 @@ def test_filters_match_naive(logits, temperature, top_k, top_p, min_p):
 
 def test_filters_on_a_fixed_example():
     logits = torch.log(torch.tensor([0.5, 0.2, 0.15, 0.1, 0.05]))
-    keep = lambda **kw: torch.isfinite(filter_logits(logits, SamplingParams(**kw))).nonzero().flatten().tolist()  # noqa: E731
+
+    def keep(**kw):
+        return torch.isfinite(filter_logits(logits, SamplingParams(**kw))).nonzero().flatten().tolist()
+
     assert keep(top_k=2) == [0, 1]
     assert keep(top_p=0.5) == [0]
     assert keep(top_p=0.51) == [0, 1]

@@ -28,7 +28,8 @@ from pocketgpt.generate.text import TextStream
 
 __all__ = [
     "Completion", "Engine", "SamplingParams", "Score", "TextStream", "Token",
-    "build_fewshot_prompt", "filter_logits", "generate", "generate_batch", "load_examples", "next_token", "score", "stream",
+    "build_fewshot_prompt", "filter_logits", "generate", "generate_batch", "load_examples", "next_token", "score",
+    "stream",
 ]
 
 
