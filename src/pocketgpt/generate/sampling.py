@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
@@ -57,7 +57,6 @@ class SamplingParams:
     logprobs: bool = False
     top_logprobs: int = 0
     truncate: str | None = None
-    extra: dict = field(default_factory=dict, repr=False)  # for callers' bookkeeping; ignored here
 
     def __post_init__(self) -> None:
         if isinstance(self.stop, str):
