@@ -54,6 +54,24 @@ def test_left_padded_batch_equals_each_sequence_alone(arch, n_kv, use_cache, fas
     assert not any(torch.isnan(x).any() for x in batch)
 
 
+def test_fast_step_with_untied_head_and_odd_head_dim():
+    from pocketgpt.model import GPT, GPTConfig
+
+    from .conftest import perturb
+
+    torch.manual_seed(0)
+    cfg = GPTConfig(vocab_size=61, block_size=24, n_layer=2, n_head=6, n_kv_head=3, n_embd=40, head_dim=10,
+                    tie_embeddings=False, rope_theta=500.0, mlp_hidden=72)
+    model = perturb(GPT(cfg), 0.1).eval()
+    seq = torch.randint(0, 61, (3, 24), generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        full, _ = model(seq)
+        dec = Decoder(model, seq[:, :6].tolist(), max_new_tokens=18)
+        assert dec.fast is not None
+        got = [dec.prefill()] + [dec.step(seq[:, t]) for t in range(6, 23)]
+    assert (torch.stack(got, 1) - full[:, 5:23]).abs().max().item() < 1e-5
+
+
 def test_fast_step_only_where_it_is_exact():
     model = tiny_model("modern", n_kv_head=2)
     assert fastpath.supported(model)
