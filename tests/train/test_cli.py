@@ -62,6 +62,10 @@ def test_bad_inputs_fail_before_training(tiny_data, tmp_path, capsys, other_toke
     unknown_toml.write_text("lr = 1e-3\n[model]\nwidth = 3\n")
     _fails(capsys, _args(tiny_data, out, *steps, "--config", str(unknown_toml)), "unknown model key 'width'")
     _fails(capsys, ["pretrain", "--out", str(out)], "--data")
+    try:
+        import wandb  # noqa: F401
+    except ImportError:
+        _fails(capsys, _args(tiny_data, out, *steps, "--wandb"), "wandb", "not installed")
     _fails(capsys, _args(tiny_data, out, *steps, "--data", str(tmp_path)), "no shard index")
     assert not out.exists() or not (out / "checkpoints").exists()
 

@@ -161,3 +161,23 @@ def test_muon_and_wsd_train(tiny_data, tmp_path):
     t.fit()
     losses, _ = _losses(tmp_path)
     assert losses[6] < losses[1]
+
+
+@pytest.mark.slow
+def test_compiled_training_matches_eager(tiny_data, tmp_path):
+    """torch.compile changes speed, not the maths: losses agree with eager."""
+    _trainer(tiny_data, tmp_path / "eager", "max_steps=3").fit()
+    _trainer(tiny_data, tmp_path / "compiled", "max_steps=3", "compile=True").fit()
+    eager, _ = _losses(tmp_path / "eager")
+    compiled, _ = _losses(tmp_path / "compiled")
+    assert [compiled[s] for s in (1, 2, 3)] == pytest.approx([eager[s] for s in (1, 2, 3)], abs=1e-4)
+
+
+def test_bf16_autocast_trains(tiny_data, tmp_path):
+    t = _trainer(tiny_data, tmp_path, "max_steps=4", "dtype='bfloat16'")
+    assert t.dtype == "bfloat16"
+    t.fit()
+    losses, evals = _losses(tmp_path)
+    assert losses[4] < losses[1] and evals
+    # master weights stay fp32
+    assert all(p.dtype == torch.float32 for p in t.raw_model.parameters())

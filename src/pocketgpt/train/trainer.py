@@ -285,9 +285,10 @@ class Trainer:
 
             bar = tqdm(total=100, initial=round(100 * self.progress_fraction()), unit="%",
                        bar_format="{l_bar}{bar}| {n:.0f}% [{elapsed}<{remaining}]{postfix}")
-        old_handler = None
+        old_handlers = {}
         if threading.current_thread() is threading.main_thread():
-            old_handler = signal.signal(signal.SIGINT, self._on_sigint)
+            # SIGTERM too: torchrun turns Ctrl-C into SIGTERM for its workers, and so do schedulers on preemption
+            old_handlers = {sig: signal.signal(sig, self._on_sigint) for sig in (signal.SIGINT, signal.SIGTERM)}
         status, loss_value, path = "done", None, None
         t_start = time.perf_counter() - self.elapsed
         t_log, tokens_log, pause = time.perf_counter(), self.tokens, 0.0
@@ -347,8 +348,8 @@ class Trainer:
                 if status == "done":
                     self.evaluate()
         finally:
-            if old_handler is not None:
-                signal.signal(signal.SIGINT, old_handler)
+            for sig, handler in old_handlers.items():
+                signal.signal(sig, handler)
             if bar is not None:
                 bar.close()
         return TrainResult(self.step, self.tokens, status, loss_value, self.last_eval, path)
