@@ -61,7 +61,7 @@ def _unescape(s: str) -> str:
 
 def _read_prompt(args) -> str:
     if args.prompt is not None:
-        return _unescape(args.prompt) if args.few_shot else args.prompt
+        return args.prompt
     if args.prompt_file:
         try:
             with open(args.prompt_file, encoding="utf-8") as f:
