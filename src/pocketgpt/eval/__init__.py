@@ -82,7 +82,7 @@ def heldout_groups(data_dir: Path | None, texts=None, max_bytes: int = 200_000) 
     return groups
 
 
-def eval_bpb(model, tokenizer, data_dir: Path | None, max_batches: int = 64, batch_size: int = 8) -> dict:
+def eval_bpb(model, tokenizer, data_dir: Path | None, max_batches: int = 32, batch_size: int = 8) -> dict:
     """Bits per byte on the val split of the run's token shards (the training-time metric)."""
     import torch
 

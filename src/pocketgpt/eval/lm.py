@@ -3,10 +3,8 @@
 All three run under ``torch.no_grad`` on whatever device the model is on, in batches,
 because eval walks hundreds of prompts and a 2-core CPU cannot afford one at a time.
 
-- :func:`greedy` left-pads ragged prompts, prefills once, then decodes with a
-  :class:`~pocketgpt.model.KVCache`; padding is hidden by an attention mask and the
-  positions of each row start at 0 at its first real token, so a padded prompt gives
-  exactly what it gives alone.
+- :func:`greedy` runs the inference engine of :mod:`pocketgpt.generate` (left-padded
+  batches sharing one KV cache, padding masked, per-row positions) with temperature 0.
 - :func:`loglikelihood` scores continuations given contexts (right padding, one forward).
 - :func:`text_nats` sums the cross-entropy of whole texts in non-overlapping windows.
 
@@ -36,51 +34,24 @@ def greedy(model, prompts: Sequence[Sequence[int]], max_new_tokens: int, stop_id
            batch_size: int = 32) -> list[tuple[list[int], bool]]:
     """Greedy continuations: ``(new ids without the stop id, stopped)`` per prompt.
 
-    A prompt longer than ``block_size - max_new_tokens`` keeps its last tokens.
+    Runs :class:`pocketgpt.generate.Engine` (KV cache, left-padded batches) over chunks
+    of ``batch_size`` prompts. A prompt longer than ``block_size - max_new_tokens``
+    keeps its last tokens.
     """
-    from pocketgpt.model import KVCache
+    from pocketgpt.generate import Engine, SamplingParams
 
-    stops = set(int(s) for s in stop_ids)
     T = model.config.block_size
     max_new_tokens = max(1, min(max_new_tokens, T - 1))
-    keep = T - max_new_tokens
+    params = SamplingParams(max_new_tokens=max_new_tokens, temperature=0, stop_ids=tuple(int(s) for s in stop_ids),
+                            truncate="left")
+    engine = Engine(model)
     out: list[tuple[list[int], bool]] = []
-    dev = _device(model)
     for start in range(0, len(prompts), batch_size):
-        rows = [list(p)[-keep:] for p in prompts[start:start + batch_size]]
-        if any(not r for r in rows):
+        chunk = [list(p)[-(T - max_new_tokens):] for p in prompts[start:start + batch_size]]
+        if any(not p for p in chunk):
             raise ValueError("greedy: every prompt needs at least one token")
-        B, L = len(rows), max(len(r) for r in rows)
-        pad = torch.tensor([L - len(r) for r in rows], device=dev)
-        idx = torch.tensor([[0] * (L - len(r)) + r for r in rows], device=dev)
-        cols = torch.arange(L, device=dev)
-        valid = cols[None, :] >= pad[:, None]  # (B, S) real tokens
-        causal = cols[None, :] <= cols[:, None]  # (T, S)
-        # padding queries attend to themselves only, so their keys/values stay finite
-        mask = (causal[None] & valid[:, None, :]) | torch.eye(L, dtype=torch.bool, device=dev)[None]
-        positions = (cols[None, :] - pad[:, None]).clamp(min=0)
-        cache = KVCache.for_model(model, batch_size=B, max_len=L + max_new_tokens)
-        logits, _ = model(idx, positions=positions, attn_mask=mask[:, None], kv_cache=cache, logits_to_keep=1)
-        new = [[] for _ in range(B)]
-        done = torch.zeros(B, dtype=torch.bool, device=dev)
-        stopped = [False] * B
-        key_valid = valid
-        for step in range(max_new_tokens):
-            nxt = logits[:, -1].float().argmax(-1)
-            for b, t in enumerate(nxt.tolist()):
-                if done[b]:
-                    continue
-                if t in stops:
-                    done[b] = True
-                    stopped[b] = True
-                else:
-                    new[b].append(t)
-            if bool(done.all()) or step == max_new_tokens - 1:
-                break
-            key_valid = torch.cat([key_valid, torch.ones(B, 1, dtype=torch.bool, device=dev)], dim=1)
-            pos = (L + step - pad)[:, None]
-            logits, _ = model(nxt[:, None], positions=pos, attn_mask=key_valid[:, None, None, :], kv_cache=cache)
-        out += list(zip(new, stopped))
+        for c in engine.generate_batch(chunk, params):
+            out.append((c.ids, isinstance(c.stop, int) and c.finish_reason == "stop"))
     return out
 
 

@@ -3,9 +3,10 @@
 - dtype: :func:`pocketgpt.train.perf.choose_dtype` (bf16 only where its matmuls are faster);
 - threads: on a CPU shared with other work, one thread can beat two by a wide margin
   (measured 6x under load, from spin-waiting OpenMP threads), so both are timed;
-- model: each candidate shape runs a few real training steps; the largest expected to
-  see ``min_tokens`` in the pretraining time is chosen, else the smallest (exposures beat
-  parameters at these budgets; timings of near-equal shapes are noise on a shared machine).
+- model: candidate shapes run a few real training steps each, smallest first; the largest
+  expected to see ``min_tokens`` in the pretraining time is chosen, else the smallest
+  (exposures beat parameters at these budgets). Measuring stops at the first shape that
+  misses the target, so a slow machine never times the big ones.
 """
 
 from __future__ import annotations
@@ -57,20 +58,20 @@ def choose(candidates, vocab_size: int, batch: int, block: int, seconds_availabl
         rates = {}
         for n in (threads, 1):
             torch.set_num_threads(n)
-            rates[n] = train_step_rate(candidates[-1], vocab_size, batch, block, dtype, measure_seconds)
+            # a quarter batch: a badly oversubscribed thread pool can take seconds per full step
+            rates[n] = train_step_rate(candidates[-1], vocab_size, max(1, batch // 4), block, dtype, measure_seconds)
         threads = max(rates, key=rates.get)
         torch.set_num_threads(threads)
         measured.append({"threads": rates})
     pick = None
-    for kw in candidates:
+    for kw in reversed(candidates):  # smallest first: stop at the first shape too slow for the target
         tps = train_step_rate(kw, vocab_size, batch, block, dtype, measure_seconds, device)
         expected = int(tps * seconds_available)
         measured.append({"model": kw, "tokens_per_s": round(tps, 1), "expected_tokens": expected})
-        if expected >= min_tokens:
-            pick = (kw, tps, expected)
+        if pick is not None and expected < min_tokens:
             break
-    if pick is None:  # nothing reaches the target: the smallest shape, made for the slowest machines
-        last = measured[-1]
-        pick = (last["model"], last["tokens_per_s"], last["expected_tokens"])
+        pick = (kw, tps, expected)  # the smallest is kept even when it misses the target
+        if expected < min_tokens:
+            break
     return {"model": pick[0], "dtype": dtype, "threads": threads, "tokens_per_s": round(pick[1], 1),
             "expected_tokens": pick[2], "measured": measured}
