@@ -140,8 +140,8 @@ def run(args) -> int:
         seed = None if args.seed is None else args.seed + i
         params = SamplingParams(seed=seed, stop_ids=stop_ids, **base)
         if args.num_samples > 1:
-            out.write(f"{'' if i == 0 else chr(10)}===== sample {i + 1}/{args.num_samples}"
-                      f"{'' if seed is None else f' (seed {seed})'} =====\n")
+            seed_note = "" if seed is None else f" (seed {seed})"
+            out.write(("\n" if i else "") + f"===== sample {i + 1}/{args.num_samples}{seed_note} =====\n")
         if args.echo and not args.show_probs:
             out.write(prompt)
         text, finish = [], None
