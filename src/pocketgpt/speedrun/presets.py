@@ -55,7 +55,7 @@ CPU_CANDIDATES = (
 
 PRESETS = {
     "cpu": SpeedrunConfig(
-        name="cpu", total_minutes=25.0, reserve_minutes=5.0, candidates=CPU_CANDIDATES, min_tokens=3_500_000,
+        name="cpu", total_minutes=25.0, reserve_minutes=4.5, candidates=CPU_CANDIDATES, min_tokens=3_500_000,
         pretrain_overrides=dict(lr=3e-3, warmup_frac=0.03, min_lr_frac=0.1, eval_every=400, eval_batches=8,
                                 batch_size=8, block_size=256),
         sft_minutes=1.5,
