@@ -54,6 +54,7 @@ function probColor(p) {
 // -- models and columns -----------------------------------------------------------------
 
 async function loadModels() {
+  state.loadedKey = $("#api-key").value.trim();
   const resp = await fetch("/v1/models", { headers: headers() });
   if (resp.status === 401) {
     banner("This server needs an API key: enter it under Settings.", true);
@@ -357,8 +358,12 @@ function abortAll() {
 
 function init() {
   $("#api-key").value = localStorage.getItem("pocketgpt-api-key") || "";
+  // Reload the model list only when the key really changed: reloading rebuilds the columns,
+  // which would stop replies in flight and clear the chat.
   $("#api-key").addEventListener("change", () => {
-    localStorage.setItem("pocketgpt-api-key", $("#api-key").value.trim());
+    const key = $("#api-key").value.trim();
+    if (key === state.loadedKey) return;
+    localStorage.setItem("pocketgpt-api-key", key);
     loadModels();
   });
   for (const id of ["temperature", "top-p"]) {
