@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import pickle
 import random
 import re
 import shutil
@@ -39,6 +40,16 @@ REQUIRED = ("model.safetensors", "config.json", "trainer_state.json")
 
 class CheckpointError(Exception):
     """A checkpoint directory that is incomplete or does not match its manifest."""
+
+
+class CheckpointWriteError(UserError, OSError):
+    """Writing a checkpoint failed (disk full, read-only directory); earlier ones are intact.
+
+    A UserError, so the CLI stops with one clear paragraph instead of a traceback; an
+    OSError too, for callers that catch the underlying failure.
+    """
+
+    exit_code = 4
 
 
 def step_dir(run_dir: str | Path, step: int) -> Path:
@@ -91,10 +102,36 @@ def _fsync(path: Path) -> None:
 
 def save_checkpoint(run_dir: str | Path, step: int, *, model_state: dict, optimizer_state: dict | None,
                     trainer_state: dict, config: dict, tokenizer=None) -> Path:
-    """Write ``step_XXXXXX`` atomically and return its path. Replaces one of the same step."""
-    from safetensors.torch import save_file
+    """Write ``step_XXXXXX`` atomically and return its path. Replaces one of the same step.
+
+    A failed write (``ENOSPC``, a read-only directory) raises :class:`CheckpointWriteError`
+    and leaves every existing checkpoint as it was.
+    """
+    from safetensors import SafetensorError
 
     path = step_dir(run_dir, step)
+    try:
+        _write_checkpoint(path, step, model_state, optimizer_state, trainer_state, config, tokenizer)
+    except (OSError, RuntimeError, SafetensorError) as e:
+        # a full disk reaches us as OSError from Python, SafetensorError from safetensors
+        # and RuntimeError from torch.save, so name the likely cause from the filesystem
+        earlier = [p for s, p in list_checkpoints(run_dir) if s != step]
+        kept = f"the previous checkpoint {earlier[-1]} is intact" if earlier else "no earlier checkpoint exists"
+        why = getattr(e, "strerror", None) or str(e).splitlines()[0]
+        try:
+            st = os.statvfs(path.parent)
+            why += f"; {st.f_bavail * st.f_frsize / 2**20:.1f} MiB free on that filesystem"
+        except OSError:
+            pass
+        raise CheckpointWriteError(
+            f"{path}: could not write the checkpoint ({why}); nothing was replaced and {kept}. "
+            "Training stopped: free disk space or make the directory writable, then rerun with --resume.") from e
+    return path
+
+
+def _write_checkpoint(path: Path, step: int, model_state, optimizer_state, trainer_state, config, tokenizer):
+    from safetensors.torch import save_file
+
     with atomic_dir(path, overwrite=True) as tmp:
         weights = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in model_state.items()}
         save_file(weights, str(tmp / "model.safetensors"), metadata={"format": "pt"})
@@ -111,7 +148,6 @@ def save_checkpoint(run_dir: str | Path, step: int, *, model_state: dict, optimi
                     "files": {f.relative_to(tmp).as_posix(): sha256_file(f) for f in files}}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
         _fsync(tmp / "manifest.json")
-    return path
 
 
 # -- finding and verifying ------------------------------------------------------------
@@ -198,7 +234,14 @@ def write_best(run_dir: str | Path, step: int, val_bpb: float) -> None:
 
 
 def apply_retention(run_dir: str | Path, keep_last: int) -> list[Path]:
-    """Delete all but the newest ``keep_last`` checkpoints and the best by val bpb."""
+    """Delete all but the newest ``keep_last`` checkpoints and the best by val bpb.
+
+    Also deletes what a killed writer left behind (``.step_*`` temp and moved-aside
+    directories); callers run this right after a save, when no write is in flight.
+    """
+    d = Path(run_dir) / "checkpoints"
+    for p in d.glob(".step_*") if d.is_dir() else []:
+        shutil.rmtree(p, ignore_errors=True)
     ckpts = list_checkpoints(run_dir)
     best = read_best(run_dir)
     keep = {p for _, p in ckpts[-keep_last:]}
@@ -229,7 +272,14 @@ def load_optimizer_state(path: Path) -> dict:
     f = Path(path) / "optimizer.pt"
     if not f.is_file():
         raise UserError(f"{path}: no optimizer.pt; this checkpoint cannot resume training")
-    return torch.load(f, map_location="cpu", weights_only=True)
+    try:
+        return torch.load(f, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        # weights_only refuses anything but tensors and plain containers: no code from the file runs
+        lines = [ln.strip() for ln in str(e).splitlines() if "unsupported" in ln.lower() or "GLOBAL" in ln]
+        what = (lines[0].rstrip(".") if lines else type(e).__name__)[:200]  # e.g. "... GLOBAL posix.system ..."
+        raise UserError(f"{f}: refused to load: the pickle holds objects other than tensors and plain containers "
+                        f"({what}); not a pocketgpt optimizer state, and possibly malicious") from None
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu"):
