@@ -58,6 +58,9 @@ def _check_inputs(cfg: TrainConfig, data_dir: Path, out_dir: Path, tokenizer_dir
                         "pass --tokenizer DIR (the tokenizer that made the shards)")
     tokenizer = Tokenizer.load(tok_dir)
     check_tokenizer(data_dir, tokenizer)
+    if resume and init_from:  # a resumed run continues from its own weights: --init-from would be ignored
+        raise UserError(f"--init-from {init_from}: conflicts with --resume (a resumed run continues from its own "
+                        "checkpoint); drop one of them")
     existing = ckpt.list_checkpoints(out_dir)
     resume_path = None
     if resume:
