@@ -119,12 +119,19 @@ def test_eval_and_report_commands_on_the_run(done_run, tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_full_cpu_speedrun_meets_its_budget(tmp_path):
-    """The real thing: pinned packages (network once, then cached), 25 minutes, all stages."""
+def test_full_cpu_speedrun_meets_the_quality_targets(tmp_path):
+    """The real thing: pinned packages (network once, then cached), 25 minutes, all stages,
+    and the issue's targets (docs/benchmarks.md has measured runs)."""
     from pocketgpt.speedrun import get_preset, run_speedrun
 
     record = run_speedrun(get_preset("cpu"), tmp_path / "run")
-    assert record["total_minutes"] <= 26.0
-    ev = json.loads((tmp_path / "run" / "sft" / "eval.json").read_text())["tasks"]
-    assert ev["capitals"]["training"]["accuracy"] >= 0.5
-    assert ev["capitals"]["format"]["rate"] >= 0.9
+    assert record["total_minutes"] <= 25.5
+    base = json.loads((tmp_path / "run" / "base" / "eval.json").read_text())["tasks"]
+    sft = json.loads((tmp_path / "run" / "sft" / "eval.json").read_text())["tasks"]
+    assert sft["capitals"]["held_out"]["accuracy"] >= 0.5
+    assert sft["capitals"]["training"]["accuracy"] >= 0.8
+    assert sft["capitals"]["format"]["rate"] >= 0.9
+    assert base["capitals"]["format"]["rate"] <= 0.1
+    general = base["compression"]["general"]
+    assert general["model_bpb"] < general["xz_bpb"]
+    assert (tmp_path / "run" / "report.md").is_file()
