@@ -274,7 +274,7 @@ def _logging_to(path: Path):
 def run_speedrun(cfg: SpeedrunConfig, out: str | Path, *, cache_dir=None, pins=None,
                  echo: Callable[[str], None] | None = None) -> dict:
     """Run (or resume) every stage; return the record also written to ``speedrun.json``."""
-    out = Path(out)
+    out = Path(out).resolve()  # configs record paths (shards, base run): absolute ones work from any directory
     out.mkdir(parents=True, exist_ok=True)
     echo = echo or (lambda s: print(s, flush=True))
     record = {}
@@ -339,7 +339,7 @@ def _run_stages(c: Ctx, echo) -> None:
 
 
 def closing_lines(out: Path) -> list[str]:
-    out = Path(out)
+    out = Path(out).resolve()  # configs record paths (shards, base run): absolute ones work from any directory
     return [f"report card: {out / 'report.md'}",
             f"chat with it:  pocketgpt chat --checkpoint {out / 'sft'}",
             f"serve it:      pocketgpt serve --checkpoint {out / 'sft'}  (web UI + OpenAI-compatible API)",
