@@ -138,6 +138,18 @@ def test_pretrain_killed_in_step_checkpoint_eval_and_log_resumes_bit_exact(tiny_
           f"{n} metric rows and final weights identical to the clean run")
 
 
+def test_pretrain_killed_before_its_first_checkpoint_starts_over_cleanly(tiny_data, tmp_path):
+    """Nothing to resume yet: the rerun (without --resume) must not keep the dead run's rows."""
+    argv = lambda run: pretrain_argv(tiny_data, run, 4, 3)
+    assert pocketgpt(*argv(tmp_path / "clean")(False)).returncode == 0
+    cut = tmp_path / "cut"
+    assert pocketgpt(*argv(cut)(False), kill="step:3").returncode == -signal.SIGKILL
+    assert not ckpt.list_checkpoints(cut) and len(curve(cut)) == 2
+    assert pocketgpt(*argv(cut)(True)).returncode == 2  # --resume: nothing to resume from
+    assert pocketgpt(*argv(cut)(False)).returncode == 0
+    assert_same_run(tmp_path / "clean", cut)
+
+
 def test_sft_killed_in_step_and_eval_resumes_bit_exact(base_run, chats, tmp_path):
     argv = lambda run: sft_argv(base_run, chats, run, 6, 2)
     assert pocketgpt(*argv(tmp_path / "clean")(False)).returncode == 0
@@ -181,11 +193,14 @@ def test_tokenize_killed_mid_shard_write_reruns_to_identical_shards(tiny_data, t
 
 def random_points(rng: random.Random, steps: int, eval_every: int, n: int) -> list[str]:
     """``n`` distinct kill points in run order, covering step, checkpoint and eval."""
+    # every kill comes after the first checkpoint, so every rerun is a --resume (the case of a
+    # kill before it is test_pretrain_killed_before_its_first_checkpoint_starts_over_cleanly)
     evals = list(range(eval_every, steps + 1, eval_every))
     order = {"step": 0, "log": 1, "ckpt": 2, "eval": 3}
-    must = [("step", rng.randint(2, steps)), ("ckpt", rng.choice(evals)), ("eval", rng.choice(evals))]
-    pool = [(k, s) for k in ("step", "log") for s in range(2, steps + 1)] + [(k, s) for k in ("ckpt", "eval")
-                                                                             for s in evals]
+    first = eval_every + 1
+    must = [("step", rng.randint(first, steps)), ("ckpt", rng.choice(evals[1:])), ("eval", rng.choice(evals))]
+    pool = ([(k, s) for k in ("step", "log") for s in range(first, steps + 1)]
+            + [("ckpt", s) for s in evals[1:]] + [("eval", s) for s in evals])
     points = set(must)
     while len(points) < n - 1:
         points.add(rng.choice(pool))

@@ -277,6 +277,9 @@ class Trainer:
             self.resume(resume_from)
             if self._eval_owed:
                 self.evaluate()
+        elif self.step == 0 and self.dist.is_main and (self.out_dir / "metrics.jsonl").exists():
+            # rows of an earlier attempt that died before its first checkpoint: this run replaces it
+            atomic_write_text(self.out_dir / "metrics.jsonl", "")
         start_step = self.step
         self.model.train()
         bar = None
