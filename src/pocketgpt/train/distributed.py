@@ -11,6 +11,7 @@ backend is NCCL on CUDA and gloo on CPU. Without them we run as one process.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 
 import torch
@@ -66,6 +67,13 @@ def setup_distributed(device_pref: str = "auto") -> DistInfo:
 
 def teardown_distributed(info: DistInfo) -> None:
     if info.initialized_here and dist.is_initialized():
+        # gloo's worker threads free each finished collective themselves, and freeing a
+        # Python-owned tensor needs the GIL. If this thread then drops the DDP model (whose
+        # destructor joins those workers) while holding the GIL, both wait forever; seen
+        # under load as a rank hanging at exit. So: finish all work, then let the workers
+        # run (sleep releases the GIL) before anything is torn down.
+        dist.barrier()
+        time.sleep(0.25)
         dist.destroy_process_group()
 
 
