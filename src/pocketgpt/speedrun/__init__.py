@@ -343,4 +343,4 @@ def closing_lines(out: Path) -> list[str]:
     return [f"report card: {out / 'report.md'}",
             f"chat with it:  pocketgpt chat --checkpoint {out / 'sft'}",
             f"serve it:      pocketgpt serve --checkpoint {out / 'sft'}  (web UI + OpenAI-compatible API)",
-            f"compare base:  pocketgpt generate --checkpoint {out / 'base'} --prompt 'What is the capital of France?'"]
+            f"compare base:  pocketgpt sample --checkpoint {out / 'base'} --prompt 'What is the capital of France?'"]
