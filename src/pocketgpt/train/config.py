@@ -173,6 +173,24 @@ def build_config(preset: str, config_file: str | Path | None = None, overrides: 
     p = PRESETS[preset]
     base = {**TrainConfig().to_dict(), **{k: v for k, v in p.items() if k != "model"}}
     base["model"] = dict(p.get("model", {}))
+    for data, where in user_layers(config_file, overrides, flags):
+        _apply(base, data, where)
+    types = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
+    for key in TRAIN_KEYS:
+        base[key] = _coerce(key, base[key], types[key])
+    cfg = TrainConfig(**base)
+    cfg.validate()
+    return cfg
+
+
+def user_layers(config_file: str | Path | None, overrides, flags: dict | None) -> list[tuple[dict, str]]:
+    """What the user set, lowest priority first: a TOML file, ``KEY=VALUE`` overrides, then
+    CLI flags. Each layer is ``(values, where)``; ``where`` names it in error messages.
+
+    >>> user_layers(None, ["lr=1e-3"], {"max_steps": 5, "dtype": None})
+    [({'lr': 0.001}, "override 'lr=1e-3'"), ({'max_steps': 5}, 'command line')]
+    """
+    layers = []
     if config_file is not None:
         path = Path(config_file)
         try:
@@ -182,19 +200,14 @@ def build_config(preset: str, config_file: str | Path | None = None, overrides: 
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
             raise UserError(f"{path}: not valid TOML ({e})") from None
         data.pop("preset", None)
-        _apply(base, data, str(path))
+        layers.append((data, str(path)))
     for item in overrides:
         if "=" not in item:
             raise UserError(f"override {item!r}: expected KEY=VALUE, e.g. lr=1e-3 or n_layer=6")
         key, _, value = item.partition("=")
-        _apply(base, {key.strip(): _parse_value(value.strip())}, f"override {item!r}")
-    _apply(base, {k: v for k, v in (flags or {}).items() if v is not None}, "command line")
-    types = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
-    for key in TRAIN_KEYS:
-        base[key] = _coerce(key, base[key], types[key])
-    cfg = TrainConfig(**base)
-    cfg.validate()
-    return cfg
+        layers.append(({key.strip(): _parse_value(value.strip())}, f"override {item!r}"))
+    layers.append(({k: v for k, v in (flags or {}).items() if v is not None}, "command line"))
+    return layers
 
 
 def _coerce(key: str, value, type_name: str):

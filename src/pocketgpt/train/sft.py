@@ -31,7 +31,7 @@ import torch
 
 from pocketgpt.errors import UserError
 from pocketgpt.train import checkpoint as ckpt
-from pocketgpt.train.config import TRAIN_KEYS, TrainConfig, _apply, _coerce, _parse_value
+from pocketgpt.train.config import TRAIN_KEYS, TrainConfig, _apply, _coerce, user_layers
 from pocketgpt.train.distributed import setup_distributed, teardown_distributed
 from pocketgpt.train.trainer import Trainer, TrainResult
 
@@ -59,8 +59,6 @@ def build_sft_config(base_config: dict, config_file=None, overrides=(), flags: d
     ``resumed_train`` (the train config saved in the SFT run being resumed) replaces the
     base + defaults layer, so a resumed run keeps its schedule and budget.
     """
-    import tomllib
-
     base = TrainConfig().to_dict()
     if resumed_train is not None:
         base.update({k: v for k, v in resumed_train.items() if k in TRAIN_KEYS})
@@ -69,24 +67,7 @@ def build_sft_config(base_config: dict, config_file=None, overrides=(), flags: d
         base.update(SFT_DEFAULTS)
     model = dict(base_config["model"])
     base["model"] = dict(model)
-    layers = []
-    if config_file is not None:
-        path = Path(config_file)
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise UserError(f"--config {path}: no such file") from None
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-            raise UserError(f"{path}: not valid TOML ({e})") from None
-        data.pop("preset", None)
-        layers.append((data, str(path)))
-    for item in overrides:
-        if "=" not in item:
-            raise UserError(f"override {item!r}: expected KEY=VALUE, e.g. lr=1e-3")
-        key, _, value = item.partition("=")
-        layers.append(({key.strip(): _parse_value(value.strip())}, f"override {item!r}"))
-    layers.append(({k: v for k, v in (flags or {}).items() if v is not None}, "command line"))
-    for data, where in layers:
+    for data, where in user_layers(config_file, overrides, flags):
         _apply(base, data, where)
     changed = sorted(k for k in base["model"] if base["model"][k] != model.get(k) and k != "dropout")
     if changed:
