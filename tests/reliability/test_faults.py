@@ -57,7 +57,7 @@ def kill_at_random_time(argv: list, run: Path, rng: random.Random) -> int:
     deadline = time.time() + 120
     while lines() <= start and time.time() < deadline and not _exited(pid):
         time.sleep(0.01)
-    time.sleep(rng.uniform(0.0, 0.3))
+    time.sleep(rng.uniform(0.0, 0.05))
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
     return z.wait(log).returncode
@@ -147,7 +147,8 @@ def test_pretrain_killed_before_its_first_checkpoint_starts_over_cleanly(tiny_da
     assert not ckpt.list_checkpoints(cut) and len(curve(cut)) == 2
     assert pocketgpt(*argv(cut)(True)).returncode == 2  # --resume: nothing to resume from
     assert pocketgpt(*argv(cut)(False)).returncode == 0
-    assert_same_run(tmp_path / "clean", cut)
+    n = assert_same_run(tmp_path / "clean", cut)
+    print(f"\npretrain killed before its first checkpoint: rerun from scratch, {n} metric rows identical")
 
 
 def test_sft_killed_in_step_and_eval_resumes_bit_exact(base_run, chats, tmp_path):
@@ -159,8 +160,9 @@ def test_sft_killed_in_step_and_eval_resumes_bit_exact(base_run, chats, tmp_path
     print(f"\nsft: {stats['kills']} SIGKILLs, {stats['resumes']} resumes; {n} metric rows identical")
 
 
-def tokenize_argv(tiny_data, out: Path) -> list:
-    _, tok, docs = tiny_data
+def tokenize_argv(tiny_data, out: Path, docs: Path | None = None) -> list:
+    _, tok, small = tiny_data
+    docs = docs or small
     return ["data", "tokenize", "--input", docs, "--tokenizer", tok, "--out", out, "--shard-tokens", "1500",
             "--workers", "1", "--val-fraction", "0.1", "--no-progress"]
 
@@ -195,6 +197,8 @@ def random_points(rng: random.Random, steps: int, eval_every: int, n: int) -> li
     """``n`` distinct kill points in run order, covering step, checkpoint and eval."""
     # every kill comes after the first checkpoint, so every rerun is a --resume (the case of a
     # kill before it is test_pretrain_killed_before_its_first_checkpoint_starts_over_cleanly)
+    # and the last one leaves 6 steps for the final kill from outside to land in
+    steps -= 6
     evals = list(range(eval_every, steps + 1, eval_every))
     order = {"step": 0, "log": 1, "ckpt": 2, "eval": 3}
     first = eval_every + 1
@@ -217,6 +221,7 @@ def test_pretrain_five_random_kills(tiny_data, tmp_path, seed):
     points = random_points(rng, 16, 3, 5)
     stats = run_with_kills(argv(tmp_path / "cut"), tmp_path / "cut", points, rng=rng)
     n = assert_same_run(tmp_path / "clean", tmp_path / "cut")
+    assert stats["kills"] == 5, points
     print(f"\npretrain seed {seed}: kills at {points} -> {stats['kills']} SIGKILLs, {stats['resumes']} resumes, "
           f"{n} metric rows + final weights bit-identical")
 
@@ -224,33 +229,44 @@ def test_pretrain_five_random_kills(tiny_data, tmp_path, seed):
 @pytest.mark.slow
 def test_sft_five_random_kills(base_run, chats, tmp_path):
     rng = random.Random(3)
-    argv = lambda run: sft_argv(base_run, chats, run, 12, 3)
+    argv = lambda run: sft_argv(base_run, chats, run, 16, 3)
     assert pocketgpt(*argv(tmp_path / "clean")(False)).returncode == 0
-    points = random_points(rng, 12, 3, 5)
+    points = random_points(rng, 16, 3, 5)
     stats = run_with_kills(argv(tmp_path / "cut"), tmp_path / "cut", points, rng=rng)
     n = assert_same_run(tmp_path / "clean", tmp_path / "cut")
+    assert stats["kills"] == 5, points
     print(f"\nsft: kills at {points} -> {stats['kills']} SIGKILLs, {stats['resumes']} resumes, {n} rows bit-identical")
 
 
 @pytest.mark.slow
 def test_tokenize_five_kills(tiny_data, tmp_path):
+    from .conftest import make_docs
+
     rng = random.Random(4)
-    assert pocketgpt(*tokenize_argv(tiny_data, tmp_path / "clean")).returncode == 0
+    docs = tmp_path / "docs.jsonl"  # ~10x the small corpus, so a kill from outside lands mid-run
+    docs.write_text("".join(json.dumps({"text": d}) + "\n" for d in make_docs(1, 600)))
+    argv = lambda out: tokenize_argv(tiny_data, out, docs)
+    assert pocketgpt(*argv(tmp_path / "clean")).returncode == 0
     cut = tmp_path / "cut"
     kills = 0
     for _ in range(3):
-        res = pocketgpt(*tokenize_argv(tiny_data, cut), kill=f"shard:{rng.randint(1, 2)}")
+        res = pocketgpt(*argv(cut), kill=f"shard:{rng.randint(2, 30)}")
         kills += res.returncode == -signal.SIGKILL
-    for _ in range(2):  # from outside, at a random moment
+    for _ in range(2):  # from outside, at a random moment after the run has written a new shard
+        before = len(list(cut.glob("*.npy")))
         z = zygote()
-        pid, log = z.start(tokenize_argv(tiny_data, cut))
-        time.sleep(rng.uniform(0.05, 0.5))
+        pid, log = z.start(argv(cut))
+        deadline = time.time() + 60
+        while len(list(cut.glob("*.npy"))) <= before and time.time() < deadline and not _exited(pid):
+            time.sleep(0.005)
+        time.sleep(rng.uniform(0.0, 0.1))
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
         kills += z.wait(log).returncode == -signal.SIGKILL
-    res = pocketgpt(*tokenize_argv(tiny_data, cut))
+    res = pocketgpt(*argv(cut))
     assert res.returncode == 0, res.stderr
     n = assert_same_shards(tmp_path / "clean", cut)
+    assert kills == 5
     print(f"\ndata tokenize: {kills} SIGKILLs (3 mid shard write, 2 at random times), {n} shards byte-identical")
 
 
