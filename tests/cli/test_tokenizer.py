@@ -70,7 +70,7 @@ def test_non_utf8_is_replaced_with_a_counted_warning(tmp_path):
     "args, message",
     [
         (["--input", "{missing}", "--vocab-size", "300"], "no such file or directory"),
-        (["--input", "{empty}", "--vocab-size", "300"], "corpus is empty"),
+        (["--input", "{empty}", "--vocab-size", "300"], "empty.txt: empty; the training corpus is empty"),
         (["--input", "{emptydir}", "--vocab-size", "300"], "holds no *.txt files"),
         (["--input", "{corpus}", "--vocab-size", "100"], "at least 256 bytes + 5 special tokens = 261"),
         (["--input", "{corpus}", "--vocab-size", "300", "--special", "<|a|>", "<|a|>"], "listed more than once"),

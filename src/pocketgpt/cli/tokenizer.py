@@ -81,15 +81,21 @@ def _documents(files: list[Path], totals: dict) -> Iterator[str]:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from pocketgpt.tokenizer import DEFAULT_SPECIALS, PATTERNS, train
+    from pocketgpt.tokenizer.core import EmptyCorpusError
 
     files = text_files(args.input)
     if args.workers is not None and args.workers < 1:
         raise UserError(f"--workers must be at least 1, got {args.workers}")
     totals = {"bytes": 0}
     specials = DEFAULT_SPECIALS if args.special is None else tuple(args.special)
-    tok = train(
-        _documents(files, totals), args.vocab_size, pattern=PATTERNS[args.pattern], special_tokens=specials, workers=args.workers
-    )
+    try:
+        tok = train(
+            _documents(files, totals), args.vocab_size, pattern=PATTERNS[args.pattern], special_tokens=specials,
+            workers=args.workers,
+        )
+    except EmptyCorpusError:
+        named = ", ".join(map(str, files[:3])) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+        raise UserError(f"{named}: empty; the training corpus is empty, expected UTF-8 text to learn merges from") from None
     tok.meta["trained_on"].update(bytes=totals["bytes"], files=[str(f) for f in files][:100], n_files=len(files))
     info = tok.meta["trained_on"]
     if info["merges_learned"] < info["merges_requested"]:

@@ -45,6 +45,10 @@ HF_FILE = "tokenizer.json"
 _PROCESS_THRESHOLD_CHARS = 4 << 20
 
 
+class EmptyCorpusError(UserError):
+    """:func:`train` was given no text at all."""
+
+
 class Tokenizer:
     """A byte-level BPE tokenizer. Build one with :func:`train` or a ``from_*``/``load``."""
 
@@ -257,7 +261,7 @@ def train(
     t0 = time.time()
     result = train_bpe(texts, vocab_size - floor, pattern, workers=workers, progress=progress)
     if result.stats["chars"] == 0:
-        raise UserError("training corpus is empty: no text to learn merges from")
+        raise EmptyCorpusError("training corpus is empty: no text to learn merges from")
     vocab = result.vocab
     ranks = {b: i for i, b in enumerate(vocab)}
     merges = [(vocab[a], vocab[b]) for a, b in result.merges]
