@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from interop_testlib import FAMILIES, TEXTS, greedy, make_run, perturb
+from interop_testlib import FAMILIES, TEXTS, greedy, make_run
 
 from pocketgpt.chat.format import render, render_for_completion, render_text
 from pocketgpt.errors import UserError

@@ -10,7 +10,6 @@ import pytest
 import tiktoken
 import tokenizers
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from pocketgpt.errors import UserError
 from pocketgpt.tokenizer import GPT2_PATTERN, GPT4_PATTERN, Tokenizer, train
