@@ -204,7 +204,11 @@ def _sft(c: Ctx) -> dict:
     from pocketgpt.train.sft import run_sft
 
     run = c.out / "sft"
-    flags = {"max_steps": c.cfg.sft_max_steps} if c.cfg.sft_max_steps else {"max_minutes": c.cfg.sft_minutes}
+    flags = {}  # no budget given: SFT's default, a share of the base's pretraining tokens
+    if c.cfg.sft_max_steps:
+        flags["max_steps"] = c.cfg.sft_max_steps
+    elif c.cfg.sft_minutes:
+        flags["max_minutes"] = c.cfg.sft_minutes
     result = run_sft({"config_file": None, "overrides": list(c.cfg.sft_overrides), "flags": flags},
                      [c.out / "chat" / "chat.jsonl"], run, base=c.out / "base", resume=bool(list_checkpoints(run)),
                      progress=False)
