@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import sys
 import time
 import traceback
 from dataclasses import asdict, dataclass
