@@ -122,7 +122,9 @@ class _Encoder:
         chunk_id, texts, val_flags, dtype = job
         tok = cls.tokenizer
         eot = tok.eot_id
-        ids = tok.encoding.encode_ordinary_batch(texts, num_threads=1)
+        # One call per document: tiktoken's *_batch hands each text to a thread pool, ~10% slower here.
+        encode = tok.encoding.encode_ordinary
+        ids = [encode(t) for t in texts]
         out = []
         for want in (False, True):
             lists = [x for x, v in zip(ids, val_flags) if v == want]
