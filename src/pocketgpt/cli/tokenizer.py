@@ -59,14 +59,13 @@ def text_files(paths: list[str]) -> list[Path]:
 
 def read_text(path: Path) -> str:
     """Read a file as UTF-8. Invalid bytes become U+FFFD and a warning gives the count."""
-    data = path.read_bytes()
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        text = data.decode("utf-8", errors="replace")
-        bad = text.count("\ufffd") - data.count("\ufffd".encode())
-        print(f"warning: {path}: {bad} invalid UTF-8 sequence(s) replaced with U+FFFD", file=sys.stderr)
-        return text
+    from pocketgpt.data.sources import SourceReport, decode_utf8
+
+    report = SourceReport()
+    text = decode_utf8(path.read_bytes(), str(path), report)
+    if report.replaced_utf8:
+        print(f"warning: {path}: {report.replaced_utf8} invalid UTF-8 sequence(s) replaced with U+FFFD", file=sys.stderr)
+    return text
 
 
 def _documents(files: list[Path], totals: dict) -> Iterator[str]:
