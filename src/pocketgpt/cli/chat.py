@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 
@@ -103,18 +102,11 @@ def cmd_sft(args) -> int:
                      base=args.base, val_paths=args.val, resume=args.resume, compute_frac=args.compute_frac,
                      epochs=args.epochs, val_fraction=args.val_fraction, pack=not args.padded, oasst_langs=langs,
                      progress=not args.no_progress and sys.stderr.isatty())
-    if os.environ.get("RANK", "0") != "0":
-        return 130 if result.status == "interrupted" else 0
+    from pocketgpt.cli.train import report_result
+
     ev = result.last_eval or {}
-    msg = f"{result.status} at step {result.step} ({result.tokens:,} tokens)"
-    if result.loss is not None:
-        msg += f", loss {result.loss:.4f}"
-    if "val_loss" in ev:
-        msg += f", val loss {ev['val_loss']:.4f} (assistant tokens)"
-    if result.checkpoint is not None:
-        msg += f"; assistant checkpoint {result.checkpoint}"
-    print(msg)
-    return 130 if result.status == "interrupted" else 0
+    val = f", val loss {ev['val_loss']:.4f} (assistant tokens)" if "val_loss" in ev else ""
+    return report_result(result, val, "assistant checkpoint")
 
 
 def cmd_chat(args) -> int:

@@ -94,15 +94,19 @@ def run(args) -> int:
     cfg = build_config(args.preset, args.config, args.overrides, flags)
     result = run_pretraining(cfg, args.data, args.out, tokenizer_dir=args.tokenizer, resume=args.resume,
                              init_from=args.init_from, progress=not args.no_progress and sys.stderr.isatty())
-    if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 reports
-        return 130 if result.status == "interrupted" else 0
     ev = result.last_eval or {}
-    msg = f"{result.status} at step {result.step} ({result.tokens:,} tokens)"
-    if result.loss is not None:
-        msg += f", loss {result.loss:.4f}"
-    if "val_bpb" in ev:
-        msg += f", val loss {ev['val_loss']:.4f}, val bpb {ev['val_bpb']:.4f}"
-    if result.checkpoint is not None:
-        msg += f"; checkpoint {result.checkpoint}"
-    print(msg)
+    val = f", val loss {ev['val_loss']:.4f}, val bpb {ev['val_bpb']:.4f}" if "val_bpb" in ev else ""
+    return report_result(result, val, "checkpoint")
+
+
+def report_result(result, val_text: str, checkpoint_label: str) -> int:
+    """Print a finished run's one-line summary (rank 0 only) and return the exit code."""
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 reports
+        msg = f"{result.status} at step {result.step} ({result.tokens:,} tokens)"
+        if result.loss is not None:
+            msg += f", loss {result.loss:.4f}"
+        msg += val_text
+        if result.checkpoint is not None:
+            msg += f"; {checkpoint_label} {result.checkpoint}"
+        print(msg)
     return 130 if result.status == "interrupted" else 0
