@@ -4,7 +4,8 @@ The same random GPT-2 weights (6 layers x 384, 6 heads, vocab 8192, context
 1024: 14.2M parameters) run in both, fp32. Measured in one run, alternating
 ours and theirs so that load from other processes hits both alike:
 
-1. batch 1, 16-token prompt, 256 new tokens, greedy: tokens/s and the ratio;
+1. batch 1, 16-token prompt, 256 new tokens, greedy: tokens/s and the ratio
+   (also: ours sampling, and ours without the fast step's decode weight copies);
 2. per-token decode latency with 32 vs 1024 tokens of context (ours and theirs);
 3. batch 8 (prompts of 9..16 tokens, left-padded), 256 new tokens: tokens/s;
 4. per-step overhead: the same 6-layer GPT-2 at width 24 and vocab 64, where the
@@ -62,12 +63,13 @@ def hf_generate(hf, prompts: torch.Tensor, mask: torch.Tensor, n: int):
                            use_cache=True, pad_token_id=0)
 
 
-def decode_latency_ours(model, ctx: int, steps: int) -> float:
+def decode_latency_ours(engine, ctx: int, steps: int) -> float:
     from pocketgpt.generate.decoder import Decoder
 
+    model = engine.model
     prompt = torch.randint(1, model.config.vocab_size, (ctx,)).tolist()
     with torch.inference_mode():
-        dec = Decoder(model, [prompt], max_new_tokens=steps + 1)
+        dec = Decoder(model, [prompt], max_new_tokens=steps + 1, weights=engine.decode_weights())
         logits = dec.prefill()
         t0 = time.perf_counter()
         for _ in range(steps):
@@ -104,11 +106,15 @@ def main() -> None:
 
     hf, ours = build(vocab=8192, block=1024)
     engine = Engine(ours)
+    lean = Engine(ours, copy_weights=False)  # the fast step on the model's own storage only
     n = args.new_tokens
     res = {"machine": f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
                       f"transformers {transformers.__version__}, {torch.get_num_threads()} threads",
            "params": ours.num_params(), "new_tokens": n}
-    print(res["machine"], f"| model {ours.num_params() / 1e6:.1f}M params")
+    w = engine.decode_weights()
+    res["decode_splits"], res["decode_copy_mb"] = w.splits, w.extra_bytes() / 2**20
+    print(res["machine"], f"| model {ours.num_params() / 1e6:.1f}M params | fast step: {w.splits}-way split matvecs, "
+          f"{res['decode_copy_mb']:.0f} MB of decode copies")
 
     # 1. batch 1 greedy, 16-token prompt
     prompt = torch.randint(1, 8192, (1, 16), generator=torch.Generator().manual_seed(1))
@@ -116,7 +122,7 @@ def main() -> None:
     sampled = SamplingParams(max_new_tokens=n, temperature=1.0, top_k=50, seed=0)
     hf_generate(hf, prompt, torch.ones_like(prompt), 8)  # warm up both
     engine.generate(prompt[0].tolist(), SamplingParams(max_new_tokens=8, temperature=0))
-    t_hf, t_ours, t_samp = [], [], []
+    t_hf, t_ours, t_samp, t_lean = [], [], [], []
     for _ in range(args.repeats):  # alternate so contention hits both alike
         t, hf_out = timed(lambda: hf_generate(hf, prompt, torch.ones_like(prompt), n), 1)
         t_hf.append(t)
@@ -124,20 +130,24 @@ def main() -> None:
         t_ours.append(t)
         t, _ = timed(lambda: engine.generate(prompt[0].tolist(), sampled), 1)
         t_samp.append(t)
-    same = hf_out[0, 16:].tolist() == ours_out.ids
+        t, lean_out = timed(lambda: lean.generate(prompt[0].tolist(), greedy), 1)
+        t_lean.append(t)
+    same = hf_out[0, 16:].tolist() == ours_out.ids == lean_out.ids
     b1 = {"transformers_tok_s": n / statistics.median(t_hf), "ours_tok_s": n / statistics.median(t_ours),
-          "ours_sampled_top_k50_tok_s": n / statistics.median(t_samp), "same_greedy_ids": same}
+          "ours_sampled_top_k50_tok_s": n / statistics.median(t_samp),
+          "ours_no_copies_tok_s": n / statistics.median(t_lean), "same_greedy_ids": same}
     b1["ratio"] = b1["ours_tok_s"] / b1["transformers_tok_s"]
     res["batch1"] = b1
     print(f"batch 1, 16-token prompt, {n} new tokens, greedy: transformers {b1['transformers_tok_s']:.0f} tok/s, "
           f"ours {b1['ours_tok_s']:.0f} tok/s -> {b1['ratio']:.2f}x (same ids: {same}); "
-          f"ours sampling top-k 50: {b1['ours_sampled_top_k50_tok_s']:.0f} tok/s")
+          f"ours sampling top-k 50: {b1['ours_sampled_top_k50_tok_s']:.0f} tok/s; ours without decode copies: "
+          f"{b1['ours_no_copies_tok_s']:.0f} tok/s ({b1['ours_no_copies_tok_s'] / b1['transformers_tok_s']:.2f}x)")
 
     # 2. per-token decode latency vs context length
     steps = 16 if args.quick else 32
     lat = {}
     for ctx in (32, 1024 - steps - 1):
-        o = statistics.median(decode_latency_ours(ours, ctx, steps) for _ in range(args.repeats))
+        o = statistics.median(decode_latency_ours(engine, ctx, steps) for _ in range(args.repeats))
         h = statistics.median(decode_latency_hf(hf, ctx, steps) for _ in range(args.repeats))
         lat[ctx] = {"ours_ms": o * 1e3, "transformers_ms": h * 1e3}
         print(f"decode latency at {ctx} tokens of context: ours {o * 1e3:.2f} ms/token, "

@@ -94,3 +94,37 @@ def test_decoder_refuses_to_overrun_its_columns():
 
 def test_docstring_examples():
     assert doctest.testmod(decoder_mod).failed == 0
+
+
+@pytest.mark.parametrize("arch,n_kv", FAMILIES, ids=["gpt2", "modern-gqa2", "modern-mqa"])
+@pytest.mark.parametrize("splits", [1, 2, 3, 4])
+@pytest.mark.parametrize("copy", [False, True], ids=["views", "copies"])
+def test_split_and_copied_weights_give_the_same_logits(arch, n_kv, splits, copy):
+    # min_split=0 forces the split on these tiny matrices; 3 divides some output
+    # widths and not others, so the fallback to one block is exercised too.
+    model = tiny_model(arch, n_kv_head=n_kv, block_size=24, scale=0.1)
+    weights = fastpath.DecodeWeights(model, splits=splits, copy=copy, min_split=0)
+    assert {m[0].shape[0] for layer in weights.layers for m in (layer[2], layer[8])} <= {1, splits}
+    assert (weights.extra_bytes() > 0) == copy
+    prompts = [[5, 6, 7, 8], [9, 10]]
+    steps = torch.randint(0, 97, (2, 12), generator=torch.Generator().manual_seed(splits))
+    with torch.inference_mode():
+        dec = Decoder(model, prompts, max_new_tokens=12, weights=weights)
+        assert dec.fast.w is weights
+        got = [dec.prefill()] + [dec.step(steps[:, t]) for t in range(11)]
+        for b, p in enumerate(prompts):
+            alone, _ = model(torch.tensor([p + steps[b, :11].tolist()]))
+            want = alone[0, len(p) - 1 :]
+            assert (torch.stack([x[b] for x in got]) - want).abs().max().item() < 1e-5
+
+
+def test_matvec_equals_linear_for_every_layout():
+    g = torch.Generator().manual_seed(0)
+    w, b = torch.randn(12, 5, generator=g), torch.randn(12, generator=g)
+    for rows in (1, 3):
+        x = torch.randn(rows, 5, generator=g)
+        for splits in (1, 2, 3, 4, 5):  # 5 does not divide 12: one block
+            for copy in (False, True):
+                for bias in (None, b):
+                    got = fastpath.matvec(x, *fastpath.split_weight(w, bias, splits, copy, min_split=0))
+                    assert torch.allclose(got, torch.nn.functional.linear(x, w, bias), atol=1e-6)

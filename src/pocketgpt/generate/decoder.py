@@ -29,7 +29,7 @@ from __future__ import annotations
 import torch
 
 from pocketgpt.generate import fastpath
-from pocketgpt.generate.fastpath import FastStep
+from pocketgpt.generate.fastpath import DecodeWeights, FastStep
 from pocketgpt.model import KVCache
 
 
@@ -40,10 +40,12 @@ class Decoder:
     reference path); the logits are the same. ``fast`` decodes with
     :class:`~pocketgpt.generate.fastpath.FastStep` where it is supported (CPU,
     fp32); otherwise, or with ``fast=False``, each step is a ``model.forward``.
+    ``weights`` passes a prepared :class:`~pocketgpt.generate.fastpath.DecodeWeights`
+    of ``model`` to the fast step (the engine keeps one across requests).
     """
 
     def __init__(self, model, prompts: list[list[int]], max_new_tokens: int, *, use_cache: bool = True,
-                 pad_id: int = 0, fast: bool = True):
+                 pad_id: int = 0, fast: bool = True, weights: DecodeWeights | None = None):
         if not prompts or any(len(p) == 0 for p in prompts):
             raise ValueError("Decoder needs non-empty prompts")
         self.model = model
@@ -67,7 +69,8 @@ class Decoder:
             # and may run past the last position: clamp so the embedding lookups stay valid.
             self.positions = (cols[None, :] - pads[:, None]).clamp(0, model.config.block_size - 1)  # (B, S)
         self.width = width  # columns filled so far
-        self.fast = FastStep(model, self.cache) if use_cache and fast and fastpath.supported(model) else None
+        use_fast = use_cache and fast and fastpath.supported(model)
+        self.fast = FastStep(model, self.cache, weights) if use_fast else None
 
     @property
     def batch_size(self) -> int:

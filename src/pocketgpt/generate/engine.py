@@ -30,9 +30,16 @@ from dataclasses import dataclass, field
 import torch
 
 from pocketgpt.errors import UserError
+from pocketgpt.generate import fastpath
 from pocketgpt.generate.decoder import Decoder
+from pocketgpt.generate.fastpath import DecodeWeights
 from pocketgpt.generate.sampling import SamplingParams, next_token, top_alternatives
 from pocketgpt.generate.text import TextStream
+
+
+# Decode copies of the wide matrices are made by default up to this size: past it
+# the memory matters more than the ~13% they save per token.
+COPY_LIMIT_BYTES = 512 * 2**20
 
 
 @contextlib.contextmanager
@@ -102,11 +109,17 @@ class Engine:
     """Runs generation and scoring for one model. ``tokenizer`` is needed for text
     prompts, text deltas and stop strings; ids-only use works without it.
     ``fast=False`` decodes with ``model.forward`` instead of the lean
-    :class:`~pocketgpt.generate.fastpath.FastStep` (same logits, slower)."""
+    :class:`~pocketgpt.generate.fastpath.FastStep` (same logits, slower).
+    ``copy_weights`` lets the fast step keep decode-friendly copies of the wide
+    matrices (faster, more memory; see :mod:`pocketgpt.generate.fastpath`); the
+    default ``None`` does so when the copies come to at most
+    :data:`COPY_LIMIT_BYTES`."""
 
-    def __init__(self, model, tokenizer=None, *, fast: bool = True):
+    def __init__(self, model, tokenizer=None, *, fast: bool = True, copy_weights: bool | None = None):
         self.model = model
         self.fast = fast
+        self.copy_weights = copy_weights
+        self._weights: DecodeWeights | None = None
         self.tokenizer = tokenizer
         self.block_size = model.config.block_size
         self.vocab_size = model.config.vocab_size
@@ -147,6 +160,20 @@ class Engine:
         if kw:
             raise TypeError("pass either a SamplingParams or keyword arguments, not both")
         return params.validate()
+
+    def decode_weights(self) -> DecodeWeights | None:
+        """The fast step's weights for the model as it is now: kept across requests,
+        rebuilt when a parameter has changed (training between samples) or the
+        thread count has. None where the fast step does not apply."""
+        if not (self.fast and fastpath.supported(self.model)):
+            return None
+        w = self._weights
+        if w is None or w.splits != torch.get_num_threads() or not w.fresh(self.model):
+            copy = self.copy_weights
+            if copy is None:
+                copy = DecodeWeights(self.model).copy_bytes() <= COPY_LIMIT_BYTES
+            self._weights = w = DecodeWeights(self.model, copy=copy)
+        return w
 
     # -- generation ---------------------------------------------------------------
 
@@ -225,7 +252,8 @@ class Engine:
         # Inference mode is entered per step, never held across a yield: the caller's own
         # code between tokens must not run in it.
         with _inference(self.model):
-            dec = Decoder(model, prompts, max(budgets), use_cache=use_cache, fast=self.fast)
+            weights = self.decode_weights() if use_cache else None
+            dec = Decoder(model, prompts, max(budgets), use_cache=use_cache, fast=self.fast, weights=weights)
             logits = self._usable(dec.prefill().float(), usable)
         while True:
             events = []
