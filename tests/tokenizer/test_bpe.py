@@ -9,7 +9,7 @@ import regex
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pocketgpt.tokenizer.bpe import bounded_imap, count_chunks, learn_merges, merge, pair_counts, train_bpe
+from pocketgpt.tokenizer.bpe import count_chunks, learn_merges, merge, pair_counts, train_bpe
 from pocketgpt.tokenizer.patterns import GPT2_PATTERN, GPT4_PATTERN
 
 from tok_testlib import naive_merge, naive_train  # noqa: E402  (beside this file; see conftest.py)
@@ -94,23 +94,3 @@ def test_learn_merges_counts_weight_chunks():
     table = {"hello": 3, " world": 2, " hello": 5}
     expanded = ["hello"] * 3 + [" world"] * 2 + [" hello"] * 5
     assert learn_merges(table, 12, progress=False).merges == naive_train(expanded, 12, GPT4_PATTERN)
-
-
-def test_bounded_imap_reads_input_lazily():
-    # The pre-split must not pull a streamed corpus into memory ahead of the workers.
-    from multiprocessing.pool import ThreadPool
-
-    pulled = 0
-
-    def items():
-        nonlocal pulled
-        for i in range(50):
-            pulled += 1
-            yield i
-
-    seen_ahead = []
-    with ThreadPool(2) as pool:
-        for i, r in enumerate(bounded_imap(pool, lambda x: x * x, items(), max_pending=4)):
-            seen_ahead.append(pulled - i)
-            assert r == i * i  # results come back in input order
-    assert max(seen_ahead) <= 4

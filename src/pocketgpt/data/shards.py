@@ -28,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import multiprocessing as mp
 import os
 import time
 from collections import deque
@@ -40,6 +39,7 @@ import numpy as np
 
 from pocketgpt.data.sources import DocumentList, Source, SourceReport, iter_documents, parse_source
 from pocketgpt.errors import UserError
+from pocketgpt.parallel import bounded_imap, process_pool
 from pocketgpt.fsio import atomic_file, atomic_write_text, sha256_file
 
 INDEX_NAME = "index.json"
@@ -136,7 +136,7 @@ class _Encoder:
                 arr[pos + len(x)] = eot
                 pos += len(x) + 1
             out.append(arr)
-        return chunk_id, out[0], out[1]
+        return chunk_id, out[0], out[1], sum(map(len, texts))
 
 
 def _chunks(docs: Iterator[str], fraction: Fraction, force_split: str | None, counts: dict) -> Iterator[tuple]:
@@ -278,26 +278,31 @@ def tokenize_to_shards(
     if val_src is not None:
         streams.append((val_src, "val"))
     started = time.perf_counter()
-    bar = _progress_bar(progress)
     chunk_base = 0
-    try:
-        for sources, force in streams:
-            docs = iter_documents(sources, report)
-            jobs = (
-                (chunk_base + cid, texts, flags, dtype)
-                for cid, texts, flags in _chunks(docs, fraction, force, counts)
-            )
-            chunk_base = _run_jobs(jobs, writers, save_progress, tok_dir, workers, bar, started)
-            chunk_base += 1
-        for w in writers.values():
-            w.finish()
-    except UserError:
-        if not any(w.shards for w in writers.values()):
-            _abandon(out, [], created)  # bad input before the first shard: leave no claim behind
-        raise
-    finally:
+    with contextlib.ExitStack() as stack:
+        # One pool for both streams, started before the progress bar's thread (see parallel.py).
+        if workers > 1:
+            pool = stack.enter_context(process_pool(workers, _Encoder.init, (str(tok_dir),)))
+        else:
+            pool = None
+            _Encoder.init(str(tok_dir))
+        bar = _progress_bar(progress)
         if bar is not None:
-            bar.close()
+            stack.callback(bar.close)
+        try:
+            for sources, force in streams:
+                docs = iter_documents(sources, report)
+                jobs = (
+                    (chunk_base + cid, texts, flags, dtype)
+                    for cid, texts, flags in _chunks(docs, fraction, force, counts)
+                )
+                chunk_base = _run_jobs(jobs, writers, save_progress, pool, workers, bar, started) + 1
+            for w in writers.values():
+                w.finish()
+        except UserError:
+            if not any(w.shards for w in writers.values()):
+                _abandon(out, [], created)  # bad input before the first shard: leave no claim behind
+            raise
     index = {
         "format": FORMAT,
         "version": FORMAT_VERSION,
@@ -331,55 +336,35 @@ def _abandon(out: Path, shard_files: list[str], created: bool) -> None:
             out.rmdir()
 
 
-def _run_jobs(jobs, writers: dict, save_progress, tok_dir: Path, workers: int, bar, started: float) -> int:
-    """Encode chunks (in order) and feed each split writer; return the last chunk id seen."""
+def _run_jobs(jobs, writers: dict, save_progress, pool, workers: int, bar, started: float) -> int:
+    """Encode chunks (in order, in ``pool`` or here when it is None) and feed each
+    split writer; return the last chunk id seen (-1 for none)."""
     min_resume = min(w.resume[0] for w in writers.values())
-    last = -1
-    tokens = 0
+    last, tokens = -1, 0
 
-    def consume(result) -> None:
-        nonlocal tokens
-        chunk_id, train_arr, val_arr = result
+    def tick(nchars: int) -> None:
+        if bar is not None:
+            bar.update(nchars)
+            bar.set_postfix_str(f"{tokens / max(time.perf_counter() - started, 1e-9):,.0f} tok/s")
+
+    def todo():
+        nonlocal last
+        for job in jobs:
+            last = job[0]
+            if last < min_resume:  # finished by an earlier, interrupted run
+                tick(sum(map(len, job[1])))
+            else:
+                yield job
+
+    if pool is None:
+        results = map(_Encoder.encode_chunk, todo())
+    else:  # bounded in-flight work keeps memory flat on corpora larger than RAM
+        results = bounded_imap(pool, _Encoder.encode_chunk, todo(), max_pending=2 * workers)
+    for chunk_id, train_arr, val_arr, nchars in results:
         writers["train"].add(chunk_id, train_arr, save_progress)
         writers["val"].add(chunk_id, val_arr, save_progress)
         tokens += len(train_arr) + len(val_arr)
-
-    def tick(nbytes: int) -> None:
-        if bar is not None:
-            bar.update(nbytes)
-            bar.set_postfix_str(f"{tokens / max(time.perf_counter() - started, 1e-9):,.0f} tok/s")
-
-    if workers == 1:
-        _Encoder.init(str(tok_dir))
-        for job in jobs:
-            last = job[0]
-            if last >= min_resume:
-                consume(_Encoder.encode_chunk(job))
-            tick(sum(map(len, job[1])))
-        return last
-    ctx = mp.get_context("spawn" if os.name != "posix" else "forkserver")
-    pool = ctx.Pool(workers, initializer=_Encoder.init, initargs=(str(tok_dir),))
-    try:
-        pending: deque = deque()
-        for job in jobs:
-            last = job[0]
-            if last < min_resume:
-                tick(sum(map(len, job[1])))
-                continue
-            pending.append((pool.apply_async(_Encoder.encode_chunk, (job,)), sum(map(len, job[1]))))
-            # Bounded in-flight work keeps memory flat on corpora larger than RAM.
-            while len(pending) > 2 * workers:
-                res, n = pending.popleft()
-                consume(res.get())
-                tick(n)
-        while pending:
-            res, n = pending.popleft()
-            consume(res.get())
-            tick(n)
-        pool.close()
-    finally:
-        pool.terminate()
-        pool.join()
+        tick(nchars)
     return last
 
 

@@ -37,14 +37,15 @@ from __future__ import annotations
 import contextlib
 import gc
 import heapq
-import multiprocessing as mp
 import os
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import regex
+
+from pocketgpt.parallel import bounded_imap, process_pool
 
 
 def pair_counts(ids: list[int]) -> dict[tuple[int, int], int]:
@@ -126,21 +127,6 @@ def _batches(texts: Iterable[str], size: int, stats: dict) -> Iterator[list[str]
         yield batch
 
 
-def bounded_imap(pool, fn, items: Iterable, max_pending: int) -> Iterator:
-    """``pool.imap`` that reads ``items`` at most ``max_pending`` ahead of the results.
-
-    ``Pool.imap`` drains its input as fast as it can, which would pull a whole
-    streamed corpus into memory; this keeps memory flat.
-    """
-    pending: deque = deque()
-    for item in items:
-        pending.append(pool.apply_async(fn, (item,)))
-        if len(pending) >= max_pending:
-            yield pending.popleft().get()
-    while pending:
-        yield pending.popleft().get()
-
-
 def count_chunks(
     texts: Iterable[str], pattern: str, workers: int | None = None, batch_chars: int = 1 << 22, progress: bool = False
 ) -> tuple[Counter, dict]:
@@ -159,15 +145,13 @@ def count_chunks(
     stats = {"documents": 0, "chars": 0}
     total: Counter = Counter()
     jobs = ((pattern, b) for b in _batches(texts, batch_chars, stats))
-    bar = tqdm(desc="pre-split", unit="char", unit_scale=True, disable=None if progress else True, leave=False)
     with contextlib.ExitStack() as stack:
         if workers <= 1:
             results = map(_count_chunks, jobs)
-        else:
-            # fork is cheap and keeps the parent's imports; fall back where it is absent.
-            method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-            pool = stack.enter_context(mp.get_context(method).Pool(workers))
+        else:  # before the bar, whose monitor thread would rule out a fork
+            pool = stack.enter_context(process_pool(workers))
             results = bounded_imap(pool, _count_chunks, jobs, max_pending=2 * workers)
+        bar = tqdm(desc="pre-split", unit="char", unit_scale=True, disable=None if progress else True, leave=False)
         for counts, n_chars in results:
             if total:
                 total.update(counts)
