@@ -358,7 +358,7 @@ _WORKER_TOKENIZER: Tokenizer | None = None
 
 
 def _encode_in_processes(tok: Tokenizer, texts: list[str], allowed: set[str], workers: int) -> list[list[int]]:
-    import multiprocessing as mp
+    from pocketgpt.parallel import process_pool
 
     jobs, batch, size = [], [], 0
     for t in texts:
@@ -369,8 +369,7 @@ def _encode_in_processes(tok: Tokenizer, texts: list[str], allowed: set[str], wo
             batch, size = [], 0
     if batch:
         jobs.append((batch, allowed))
-    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-    with mp.get_context(method).Pool(workers, _init_worker, (tok.ranks, tok.special_tokens, tok.pattern)) as pool:
+    with process_pool(workers, _init_worker, (tok.ranks, tok.special_tokens, tok.pattern)) as pool:
         out: list[list[int]] = []
         for flat, lengths in pool.imap(_encode_job, jobs):
             ids, start = flat.tolist(), 0
