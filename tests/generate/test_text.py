@@ -106,3 +106,60 @@ def test_padded_vocabulary_never_yields_ids_without_text(tok):
 
 def test_docstring_examples():
     assert doctest.testmod(text).failed == 0
+
+
+# Raw token bytes, as the server feeds them (tokens cut anywhere, stops of any kind).
+
+def _chunks(data: bytes, cuts: list[int]) -> list[bytes]:
+    points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
+    return [data[a:b] for a, b in zip(points, points[1:])]
+
+
+def _expected(chunks: list[bytes], stops: list[str]) -> str:
+    """Naive reference: generation stops at the first chunk after which some stop string
+    appears in the text so far; the reply is cut at the earliest occurrence there."""
+    so_far = b""
+    for c in chunks:
+        so_far += c
+        text = so_far.decode("utf-8", errors="ignore")
+        hits = [text.find(s) for s in stops if s in text]
+        if hits:
+            return text[: min(hits)]
+    return so_far.decode()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="ab\n é日🙂", max_size=40), st.lists(st.integers(0, 200), max_size=12),
+       st.lists(st.text(alphabet="ab\n é🙂", min_size=1, max_size=4), max_size=3))
+def test_deltas_match_naive_cut_at_any_byte_split(text, cuts, stops):
+    a = TextStream(stop=tuple(stops))
+    out = []
+    chunks = _chunks(text.encode(), cuts)
+    for piece in chunks:
+        delta, _ = a.push_bytes(piece)
+        assert "\ufffd" not in delta  # never half a character
+        out.append(delta)
+    out.append(a.flush())
+    assert "".join(out) == _expected(chunks, stops)
+
+
+def test_stop_string_spanning_tokens_is_held_back_then_dropped():
+    a = TextStream(stop=("END",))
+    assert a.push_bytes(b"hello E") == ("hello ", None)  # "E" might start "END"
+    assert a.push_bytes(b"N") == ("", None)
+    assert a.push_bytes(b"D and more") == ("", "END")
+    assert a.flush() == ""
+
+
+def test_held_text_is_released_when_it_turns_out_not_to_be_a_stop():
+    a = TextStream(stop=("END",))
+    assert a.push_bytes(b"E")[0] == ""
+    assert a.push_bytes(b"x")[0] == "Ex"
+    assert a.push_bytes(b"EN")[0] == ""
+    assert a.flush() == "EN"
+
+
+def test_incomplete_character_from_bytes_becomes_replacement():
+    a = TextStream()
+    assert a.push_bytes("é".encode()[:1])[0] == ""
+    assert a.flush() == "\ufffd"

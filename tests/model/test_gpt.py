@@ -45,6 +45,14 @@ def test_load_hf_gpt2_matches_transformers(tmp_path, safe):
     assert ours.config.arch == "gpt2" and ours.num_params() == sum(p.numel() for p in hf.parameters())
 
 
+def test_qwen3_names_refuse_a_llama_shaped_model():
+    cfg = GPTConfig(vocab_size=32, block_size=8, n_layer=1, n_head=2, n_embd=16, qk_norm=False)
+    with pytest.raises(ValueError, match="Llama"):
+        qwen3_config(cfg)
+    with pytest.raises(ValueError, match="Llama"):
+        qwen3_state_dict(GPT(cfg))
+
+
 def test_load_hf_gpt2_bad_dir(tmp_path):
     with pytest.raises(UserError, match="config.json"):
         load_hf_gpt2(tmp_path)

@@ -18,7 +18,7 @@ The whole state is the count of stream positions consumed, so ``state_dict()``
 >>> from pocketgpt.tokenizer import train
 >>> from pocketgpt.data import tokenize_to_shards
 >>> tok_dir, out = tempfile.mkdtemp(), tempfile.mkdtemp() + "/s"
->>> train(["abc def"] * 5, 260).save(tok_dir)
+>>> _ = train(["abc def"] * 5, 270, progress=False).save(tok_dir)
 >>> _ = tokenize_to_shards(["abc def " * 40] * 4, tok_dir, out, val_fraction=0.25)
 >>> loader = ShardLoader(out, batch_size=2, seq_len=8)
 >>> x, y = loader.next_batch()

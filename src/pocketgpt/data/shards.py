@@ -17,8 +17,8 @@ produces exactly the shards of one clean run.
 >>> import tempfile
 >>> from pocketgpt.tokenizer import train
 >>> tok_dir, out = tempfile.mkdtemp(), tempfile.mkdtemp() + "/shards"
->>> train(["hello world"] * 10, 260).save(tok_dir)
->>> idx = tokenize_to_shards(["hello", "world", "hello world"], tok_dir, out, val_fraction=0.34)
+>>> _ = train(["hello world"] * 10, 270, progress=False).save(tok_dir)
+>>> idx = tokenize_to_shards(["hello", "world", "hello world"], tok_dir, out, val_fraction=0.25)
 >>> idx["splits"]["val"]["documents"], idx["splits"]["train"]["documents"]
 (1, 2)
 """

@@ -26,20 +26,26 @@ import codecs
 
 
 class TextStream:
-    """Turns one sequence's token ids into text deltas."""
+    """Turns one sequence's token ids (:meth:`push`), or their bytes
+    (:meth:`push_bytes`, no tokenizer needed), into text deltas. Empty stop
+    strings are ignored."""
 
-    def __init__(self, tokenizer, stop: tuple[str, ...] = ()):
+    def __init__(self, tokenizer=None, stop: tuple[str, ...] = ()):
         self.tokenizer = tokenizer
-        self.stop = tuple(stop)
+        self.stop = tuple(s for s in stop if s)
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._held = ""  # decoded text not yet emitted: it may begin a stop string
         self.stopped: str | None = None  # the stop string that matched, once one has
 
     def push(self, token_id: int) -> tuple[str, str | None]:
         """Add a token; return (text now safe to emit, the stop string if one just matched)."""
+        return self.push_bytes(self.tokenizer.token_bytes(token_id))
+
+    def push_bytes(self, data: bytes) -> tuple[str, str | None]:
+        """:meth:`push` for a token given as its bytes."""
         if self.stopped is not None:
             return "", self.stopped
-        self._held += self._decoder.decode(self.tokenizer.token_bytes(token_id))
+        self._held += self._decoder.decode(data)
         return self._release()
 
     def flush(self) -> str:

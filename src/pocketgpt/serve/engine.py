@@ -39,8 +39,8 @@ import torch
 
 from pocketgpt.generate.sampling import SamplingParams as DrawParams
 from pocketgpt.generate.sampling import next_token
+from pocketgpt.generate.text import TextStream
 from pocketgpt.serve.models import ServedModel
-from pocketgpt.serve.text import TextAssembler
 
 log = logging.getLogger("pocketgpt.serve")
 
@@ -166,7 +166,7 @@ class _Active:
     job: Job
     slot: int
     gen: torch.Generator
-    text: TextAssembler
+    text: TextStream
     draw: DrawParams
     seen: list[int]  # prompt + reply so far, for the repetition penalty
     last: int = 0
@@ -285,7 +285,7 @@ class Engine:
         seed = job.params.seed if job.params.seed is not None else secrets.randbits(63)
         device = batch.cache.k.device
         gen = torch.Generator(device=device).manual_seed(seed)
-        act = _Active(job, slot, gen, TextAssembler(job.params.stop), job.params.draw_params(), list(job.prompt_ids))
+        act = _Active(job, slot, gen, TextStream(stop=tuple(job.params.stop)), job.params.draw_params(), list(job.prompt_ids))
         batch.active.append(act)
         cache = batch.cache
         cache.lens[slot] = 0
@@ -336,16 +336,17 @@ class Engine:
         if t in job.params.stop_ids:
             return self._finish(batch, a, "stop", "")
         data = served.tokenizer.token_bytes(t)
-        job.emit(TokenEvent(t, data, a.text.feed(data), lp, top))
-        if a.text.stopped:
+        delta, hit = a.text.push_bytes(data)
+        job.emit(TokenEvent(t, data, delta, lp, top))
+        if hit is not None:
             return self._finish(batch, a, "stop", "")
         context_full = len(job.prompt_ids) + a.generated >= served.block_size
         if a.generated >= job.params.max_tokens or context_full:
-            self._finish(batch, a, "length", a.text.finish())
+            self._finish(batch, a, "length", a.text.flush())
 
     def _finish(self, batch: _ModelBatch, a: _Active, reason: str, tail: str) -> None:
-        if reason == "stop" and not a.text.stopped:
-            tail = a.text.finish()
+        if reason == "stop" and a.text.stopped is None:
+            tail = a.text.flush()
         self.counters["completed"] += 1
         self._release(batch, a)
         a.job.emit(Finish(reason, tail, len(a.job.prompt_ids), a.generated))

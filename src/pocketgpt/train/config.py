@@ -173,14 +173,28 @@ def build_config(preset: str, config_file: str | Path | None = None, overrides: 
     p = PRESETS[preset]
     base = {**TrainConfig().to_dict(), **{k: v for k, v in p.items() if k != "model"}}
     base["model"] = dict(p.get("model", {}))
+    cfg = TrainConfig(**apply_user_settings(base, config_file, overrides, flags))
+    cfg.validate()
+    return cfg
+
+
+def apply_user_settings(base: dict, config_file: str | Path | None = None, overrides=(),
+                        flags: dict | None = None) -> dict:
+    """Lay the user's settings (:func:`user_layers`) over ``base``, a ``TrainConfig``
+    dict with a ``model`` table, checking every key and coercing each train key to
+    its field's type. Returns ``base``, updated.
+
+    >>> base = {**TrainConfig().to_dict(), "model": {}}
+    >>> out = apply_user_settings(base, overrides=["lr=1e-3", "n_layer=2"])
+    >>> out["lr"], out["model"]
+    (0.001, {'n_layer': 2})
+    """
     for data, where in user_layers(config_file, overrides, flags):
         _apply(base, data, where)
     types = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
     for key in TRAIN_KEYS:
         base[key] = _coerce(key, base[key], types[key])
-    cfg = TrainConfig(**base)
-    cfg.validate()
-    return cfg
+    return base
 
 
 def user_layers(config_file: str | Path | None, overrides, flags: dict | None) -> list[tuple[dict, str]]:

@@ -31,7 +31,7 @@ import torch
 
 from pocketgpt.errors import UserError
 from pocketgpt.train import checkpoint as ckpt
-from pocketgpt.train.config import TRAIN_KEYS, TrainConfig, _apply, _coerce, user_layers
+from pocketgpt.train.config import TRAIN_KEYS, TrainConfig, apply_user_settings
 from pocketgpt.train.distributed import setup_distributed, teardown_distributed
 from pocketgpt.train.trainer import Trainer, TrainResult
 
@@ -67,14 +67,10 @@ def build_sft_config(base_config: dict, config_file=None, overrides=(), flags: d
         base.update(SFT_DEFAULTS)
     model = dict(base_config["model"])
     base["model"] = dict(model)
-    for data, where in user_layers(config_file, overrides, flags):
-        _apply(base, data, where)
+    apply_user_settings(base, config_file, overrides, flags)
     changed = sorted(k for k in base["model"] if base["model"][k] != model.get(k) and k != "dropout")
     if changed:
         raise UserError(f"model key(s) {', '.join(changed)}: SFT keeps the base model's shape; only dropout may change")
-    types = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
-    for key in TRAIN_KEYS:
-        base[key] = _coerce(key, base[key], types[key])
     return TrainConfig(**base)
 
 
