@@ -20,6 +20,8 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+from pocketgpt.errors import UserError
+
 
 def _fsync_dir(path: Path) -> None:
     with contextlib.suppress(OSError):
@@ -97,3 +99,43 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def read_jsonl_objects(path: str | os.PathLike, what: str) -> Iterator[tuple[str, dict]]:
+    """``("FILE:LINE", object)`` for every non-blank line of a JSON Lines file
+    (``.gz`` compressed too). Errors name the file and line and say what was
+    expected: ``what`` describes one line's object, e.g. "one oasst message".
+
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "x.jsonl"
+    >>> _ = p.write_text('{"a": 1}\\n\\n{"a": 2}\\n')
+    >>> [(w.rsplit(":", 1)[1], o) for w, o in read_jsonl_objects(p, "a record")]
+    [('1', {'a': 1}), ('3', {'a': 2})]
+    """
+    import gzip
+    import json
+
+    path = Path(path)
+    try:
+        f = gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file; expected a JSON Lines file, {what} per line") from None
+    with f:
+        try:
+            for n, raw in enumerate(f, 1):
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    raise UserError(f"{path}:{n}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise UserError(f"{path}:{n}: not valid JSON ({e.msg} at column {e.colno}); "
+                                    f"expected {what} per line") from None
+                if not isinstance(obj, dict):
+                    raise UserError(f"{path}:{n}: expected a JSON object ({what}), got {type(obj).__name__}")
+                yield f"{path}:{n}", obj
+        except (OSError, EOFError) as e:  # a truncated or corrupt .gz
+            raise UserError(f"{path}: cannot read ({e})") from None

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from pocketgpt.chat.format import validate
 from pocketgpt.errors import UserError
-from pocketgpt.fsio import atomic_file
+from pocketgpt.fsio import atomic_file, read_jsonl_objects
 
 
 @dataclass
@@ -38,22 +38,9 @@ class Conversation:
 def read_jsonl(path: str | Path, *, for_training: bool = True) -> list[Conversation]:
     """Read and validate a ``{"messages": [...]}`` JSON Lines file."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file; expected a JSON Lines file of {{\"messages\": [...]}}") from None
-    except UnicodeDecodeError as e:
-        raise UserError(f"{path}: not UTF-8 text ({e})") from None
     out = []
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        where = f"{path}:{n}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise UserError(f"{where}: not valid JSON ({e.msg} at column {e.colno})") from None
-        if not isinstance(row, dict) or "messages" not in row:
+    for where, row in read_jsonl_objects(path, 'one {"messages": [...]} object'):
+        if "messages" not in row:
             raise UserError(f"{where}: expected an object with a 'messages' list, e.g. "
                             '{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}')
         meta = {k: v for k, v in row.items() if k != "messages"}

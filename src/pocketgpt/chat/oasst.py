@@ -22,13 +22,13 @@ whose ``lang`` is in ``langs`` are followed (``langs=None`` keeps all).
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pocketgpt.chat.data import Conversation
 from pocketgpt.errors import UserError
+from pocketgpt.fsio import read_jsonl_objects
 
 REQUIRED = ("message_id", "parent_id", "role", "text", "lang", "rank")
 ROLE_MAP = {"prompter": "user", "assistant": "assistant"}
@@ -57,25 +57,10 @@ def read_rows(path: str | Path) -> list[dict]:
             raise UserError(f"{path}: parquet lacks column(s) {', '.join(missing)}; an oasst export has "
                             f"{', '.join(REQUIRED)}")
         return table.to_pylist()
-    if path.suffix == ".gz":
-        import gzip
-
-        opener = lambda: gzip.open(path, "rt", encoding="utf-8")  # noqa: E731
-    else:
-        opener = lambda: open(path, encoding="utf-8")  # noqa: E731
     rows = []
-    with opener() as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise UserError(f"{path}:{n}: not valid JSON ({e.msg})") from None
-            if not isinstance(row, dict):
-                raise UserError(f"{path}:{n}: expected a JSON object (one oasst message per line)")
-            row["_where"] = f"{path}:{n}"
-            rows.append(row)
+    for where, row in read_jsonl_objects(path, "one oasst message"):
+        row["_where"] = where
+        rows.append(row)
     return rows
 
 

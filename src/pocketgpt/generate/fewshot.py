@@ -31,35 +31,25 @@ A:
 
 from __future__ import annotations
 
-import json
 import string
 from pathlib import Path
 
 from pocketgpt.errors import UserError
+from pocketgpt.fsio import read_jsonl_objects
 
 
 def load_examples(path: str | Path) -> list[str] | list[dict]:
     """Examples from ``path``: dicts from a ``.jsonl`` file, else blank-line-separated text blocks."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"{p}: no such few-shot examples file") from None
-    except UnicodeDecodeError as e:
-        raise UserError(f"{p}: not UTF-8 text ({e})") from None
     if p.suffix == ".jsonl":
-        out = []
-        for n, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise UserError(f"{p}:{n}: not valid JSON ({e}); expected one object per line") from None
-            if not isinstance(rec, dict):
-                raise UserError(f"{p}:{n}: expected a JSON object, got {type(rec).__name__}")
-            out.append(rec)
+        out = [rec for _, rec in read_jsonl_objects(p, "one example object")]
     else:
+        try:
+            text = p.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise UserError(f"{p}: no such few-shot examples file") from None
+        except UnicodeDecodeError as e:
+            raise UserError(f"{p}: not UTF-8 text ({e})") from None
         blocks = text.replace("\r\n", "\n").split("\n\n")
         out = [b.strip("\n") for b in blocks if b.strip()]
     if not out:
