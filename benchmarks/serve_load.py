@@ -37,7 +37,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from serve_ttft import QUESTIONS, make_tiny_checkpoint, pct, start_server  # noqa: E402
+from serve_ttft import QUESTIONS, make_tiny_checkpoint, pct, sse_chunks, start_server  # noqa: E402
 
 KINDS = ("chat-stream", "chat", "completion-stream", "completion")
 
@@ -73,13 +73,10 @@ async def one(http: httpx.AsyncClient, kind: str, path: str, b: dict) -> str | N
     async with http.stream("POST", path, json=b) as r:
         if r.status_code != 200:
             return f"HTTP {r.status_code}: {(await r.aread())[:200]!r}"
-        async for line in r.aiter_lines():
-            if not line.startswith("data: "):
-                continue
-            if line == "data: [DONE]":
+        async for chunk in sse_chunks(r):
+            if chunk is None:
                 done = True
                 break
-            chunk = json.loads(line[6:])
             if "error" in chunk:
                 return chunk["error"]["message"]
             if chunk.get("choices"):

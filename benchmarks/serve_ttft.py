@@ -54,6 +54,16 @@ def make_tiny_checkpoint(root: Path) -> Path:
     return root / "tiny"
 
 
+async def sse_chunks(r):
+    """The JSON chunks of a server-sent event stream, then None for ``data: [DONE]``."""
+    async for line in r.aiter_lines():
+        if line == "data: [DONE]":
+            yield None
+            return
+        if line.startswith("data: "):
+            yield json.loads(line[6:])
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -93,13 +103,10 @@ async def client(http: httpx.AsyncClient, i: int, until: float, max_tokens: int,
                 if r.status_code != 200:
                     out["errors"].append(f"HTTP {r.status_code}: {(await r.aread())[:200]!r}")
                     continue
-                async for line in r.aiter_lines():
-                    if not line.startswith("data: "):
-                        continue
-                    if line == "data: [DONE]":
+                async for chunk in sse_chunks(r):
+                    if chunk is None:
                         done = True
                         break
-                    chunk = json.loads(line[6:])
                     if "error" in chunk:
                         out["errors"].append(chunk["error"]["message"])
                         break
