@@ -8,8 +8,9 @@ Two things both stages need, written once:
   (~0.35 s for 2 workers here, 15% of tokenizing 20 MB). Forking is only safe
   while the parent has a single thread: a lock held by another thread at the
   moment of the fork stays locked forever in the child. So ``fork`` is used
-  where it exists and the parent runs no other thread, and the safe methods
-  otherwise. tqdm's monitor thread does not count: it sleeps on an event and
+  on Linux while the parent runs no other thread, ``forkserver`` on Linux
+  otherwise, and ``spawn`` elsewhere (macOS's system libraries are not
+  fork-safe). tqdm's monitor thread does not count: it sleeps on an event and
   holds only tqdm's own lock, which no worker touches (workers draw no bars),
   and any process that has shown a bar has one.
 - :func:`bounded_imap` keeps a streamed corpus out of memory.
@@ -18,6 +19,7 @@ Two things both stages need, written once:
 from __future__ import annotations
 
 import multiprocessing as mp
+import sys
 import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -29,11 +31,12 @@ def start_method() -> str:
     >>> start_method() in ("fork", "forkserver", "spawn")
     True
     """
-    methods = mp.get_all_start_methods()
+    if not sys.platform.startswith("linux"):
+        return "spawn"  # macOS system libraries are not fork-safe; Windows has nothing else
     others = [t for t in threading.enumerate() if t is not threading.current_thread() and t.name != "tqdm_monitor"]
-    if "fork" in methods and not others and threading.current_thread() is threading.main_thread():
+    if not others and threading.current_thread() is threading.main_thread():
         return "fork"
-    return "forkserver" if "forkserver" in methods else "spawn"
+    return "forkserver"
 
 
 def process_pool(workers: int, initializer=None, initargs: tuple = ()):
