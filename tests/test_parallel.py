@@ -30,6 +30,7 @@ def test_bounded_imap_reads_input_lazily():
 
 
 def test_fork_only_while_the_parent_has_one_thread(monkeypatch):
+    linux = sys.platform.startswith("linux")
     stop = threading.Event()
     t = threading.Thread(target=stop.wait)
     t.start()
@@ -38,7 +39,6 @@ def test_fork_only_while_the_parent_has_one_thread(monkeypatch):
     finally:
         stop.set()
         t.join()
-    linux = sys.platform.startswith("linux")
     monitor = threading.Thread(target=lambda: None, name="tqdm_monitor")  # never started
     monkeypatch.setattr(threading, "enumerate", lambda: [threading.main_thread(), monitor])
     assert start_method() == ("fork" if linux else "spawn")  # tqdm's sleeping monitor does not count
