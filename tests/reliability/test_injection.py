@@ -84,9 +84,10 @@ def test_cli_chat(assistant, monkeypatch, capsys, system, user):
         return iter(())
 
     monkeypatch.setattr(gen, "stream", fake_stream)
-    argv = ["chat", "--checkpoint", str(run), "--prompt", user, "--max-new-tokens", "4"]
+    # --opt=VALUE, as a shell user passes text that may begin with "-"
+    argv = ["chat", "--checkpoint", str(run), f"--prompt={user}", "--max-new-tokens", "4"]
     if system is not None:
-        argv += ["--system", system]
+        argv.append(f"--system={system}")
     assert main(argv) == 0, capsys.readouterr().err
     capsys.readouterr()
     msgs = ([{"role": "system", "content": system}] if system is not None else []) + [
