@@ -112,7 +112,7 @@ def main() -> None:
                       f"transformers {transformers.__version__}, {torch.get_num_threads()} threads",
            "params": ours.num_params(), "new_tokens": n}
     w = engine.decode_weights()
-    res["decode_splits"], res["decode_copy_mb"] = w.splits, w.extra_bytes() / 2**20
+    res["decode_splits"], res["decode_copy_mb"] = w.splits, w.extra_bytes / 2**20
     print(res["machine"], f"| model {ours.num_params() / 1e6:.1f}M params | fast step: {w.splits}-way split matvecs, "
           f"{res['decode_copy_mb']:.0f} MB of decode copies")
 

@@ -105,7 +105,8 @@ def test_split_and_copied_weights_give_the_same_logits(arch, n_kv, splits, copy)
     model = tiny_model(arch, n_kv_head=n_kv, block_size=24, scale=0.1)
     weights = fastpath.DecodeWeights(model, splits=splits, copy=copy, min_split=0)
     assert {m[0].shape[0] for layer in weights.layers for m in (layer[2], layer[8])} <= {1, splits}
-    assert (weights.extra_bytes() > 0) == copy
+    want_extra = fastpath.DecodeWeights.copy_bytes(model) if copy else 0
+    assert weights.extra_bytes == want_extra and (want_extra > 0) == copy
     prompts = [[5, 6, 7, 8], [9, 10]]
     steps = torch.randint(0, 97, (2, 12), generator=torch.Generator().manual_seed(splits))
     with torch.inference_mode():

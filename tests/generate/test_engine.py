@@ -217,7 +217,7 @@ def test_engine_reuses_decode_weights_until_the_model_changes():
     engine = Engine(model, copy_weights=True)
     first = engine.generate([1, 2, 3], max_new_tokens=6, temperature=0).ids
     w = engine.decode_weights()
-    assert w is not None and w.copy and w.extra_bytes() > 0
+    assert w is not None and w.copy and w.extra_bytes > 0
     assert engine.decode_weights() is w  # a second request reuses them
     with torch.no_grad():  # a training step between samples: the copies are stale now
         for p in model.parameters():
@@ -226,5 +226,5 @@ def test_engine_reuses_decode_weights_until_the_model_changes():
     assert engine.decode_weights() is not w
     assert after == Engine(model, fast=False).generate([1, 2, 3], max_new_tokens=6, temperature=0).ids
     assert after != first  # negated weights pick other tokens: the check above could fail
-    assert Engine(model, copy_weights=False).decode_weights().extra_bytes() == 0
+    assert Engine(model, copy_weights=False).decode_weights().extra_bytes == 0
     assert Engine(model, fast=False).decode_weights() is None

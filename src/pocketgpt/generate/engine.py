@@ -171,7 +171,7 @@ class Engine:
         if w is None or w.splits != torch.get_num_threads() or not w.fresh(self.model):
             copy = self.copy_weights
             if copy is None:
-                copy = DecodeWeights(self.model).copy_bytes() <= COPY_LIMIT_BYTES
+                copy = DecodeWeights.copy_bytes(self.model) <= COPY_LIMIT_BYTES
             self._weights = w = DecodeWeights(self.model, copy=copy)
         return w
 

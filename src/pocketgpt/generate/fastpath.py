@@ -37,7 +37,6 @@ feature makes the engine fall back to ``GPT.forward`` until this file learns it)
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 import torch
 import torch.nn.functional as F
@@ -126,8 +125,15 @@ class DecodeWeights:
 
     def __init__(self, model: GPT, splits: int | None = None, copy: bool = False, min_split: int = MIN_SPLIT):
         k = torch.get_num_threads() if splits is None else splits
-        sw = functools.partial(split_weight, splits=k, copy=copy, min_split=min_split)
         self.splits, self.copy = k, copy
+        self.extra_bytes = 0  # memory held beyond the model's own parameters (the copied blocks)
+
+        def sw(w, b):
+            blocks, bias = split_weight(w, b, k, copy, min_split)
+            if blocks.data_ptr() != w.data_ptr():
+                self.extra_bytes += blocks.numel() * blocks.element_size()
+            return blocks, bias
+
         self.key = self._key(model)
         self.wte = model.wte.weight
         self.wpe = model.wpe.weight if model.wpe is not None else None
@@ -154,16 +160,13 @@ class DecodeWeights:
         """Whether these weights still are ``model``'s (no parameter changed since)."""
         return self._key(model) == self.key
 
-    def _mats(self) -> list[torch.Tensor]:
-        return [self.head[0]] + [m[0] for layer in self.layers for m in (layer[2], layer[3], layer[8], layer[9])]
-
-    def extra_bytes(self) -> int:
-        """Memory held beyond the model's own parameters (the copied blocks)."""
-        return sum(t.numel() * t.element_size() for t in self._mats() if t.is_contiguous())
-
-    def copy_bytes(self) -> int:
-        """What ``copy=True`` would hold beyond the model's parameters."""
-        return sum(t.numel() * t.element_size() for t in self._mats() if t.shape[2] * t.shape[0] >= t.shape[1])
+    @staticmethod
+    def copy_bytes(model: GPT) -> int:
+        """What ``copy=True`` would hold beyond ``model``'s parameters: its matrices
+        with at least as many outputs as inputs."""
+        mats = [model.lm_head_weight] + [lin.weight for blk in model.h
+                                         for lin in (blk.attn.qkv, blk.attn.proj, blk.mlp.fc, blk.mlp.proj)]
+        return sum(w.numel() * w.element_size() for w in mats if w.shape[0] >= w.shape[1])
 
 
 class FastStep:
