@@ -27,8 +27,6 @@ import asyncio
 import json
 import os
 import platform
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,7 +35,8 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from serve_ttft import QUESTIONS, make_tiny_checkpoint, pct, sse_chunks, start_server  # noqa: E402
+from serve_ttft import (  # noqa: E402
+    QUESTIONS, healthy_and_idle, make_tiny_checkpoint, pct, sse_chunks, start_server, stop_server)
 
 KINDS = ("chat-stream", "chat", "completion-stream", "completion")
 
@@ -145,13 +144,8 @@ def main() -> int:
             time.sleep(2.0)
             rss_after = rss_mib(proc.pid)
         finally:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-    code, health = res["health"]
-    healthy = code == 200 and health["engine"]["active"] == 0 and health["engine"]["queued"] == 0
+            stop_server(proc)
+    healthy = healthy_and_idle(res["health"])
     growth = rss_after / rss_before - 1
     n = len(res["latency"])
     ms = lambda x: f"{1000 * x:.0f}"  # noqa: E731

@@ -154,15 +154,26 @@ def run(checkpoint: Path, max_batch: int, args) -> dict:
     try:
         res = asyncio.run(load(url, args.clients, args.seconds, args.max_tokens))
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-    code, health = res["health"]
-    res["healthy"] = code == 200 and health["engine"]["active"] == 0 and health["engine"]["queued"] == 0
-    res["engine"] = health["engine"]
+        stop_server(proc)
+    res["healthy"] = healthy_and_idle(res["health"])
+    body = res["health"][1]
+    res["engine"] = body.get("engine") if isinstance(body, dict) else body
     return res
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    """Ctrl-C the server (a graceful shutdown), then kill it if it does not exit in 30 s."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def healthy_and_idle(health: tuple) -> bool:
+    """``(status, body)`` of ``GET /health``: 200, with nothing active or queued."""
+    code, body = health
+    return code == 200 and body["engine"]["active"] == 0 and body["engine"]["queued"] == 0
 
 
 def report(name: str, r: dict) -> str:

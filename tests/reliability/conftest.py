@@ -54,9 +54,10 @@ class Zygote:
     def close(self):
         self.proc.stdin.close()
         self.proc.wait(30)
+        self.proc.stdout.close()
 
 
-_ZYGOTE: list = []  # one per test session, started on first use; it exits when pytest closes its stdin
+_ZYGOTE: list = []  # one per test session, started on first use; closed (stdin shut, waited for) at exit
 
 
 def zygote() -> Zygote:
@@ -68,6 +69,7 @@ def zygote() -> Zygote:
         logs = Path(tempfile.mkdtemp(prefix="pocketgpt-zygote-"))
         atexit.register(shutil.rmtree, logs, True)
         _ZYGOTE.append(Zygote(logs))
+        atexit.register(_ZYGOTE[0].close)  # runs before the rmtree (atexit is last in, first out)
     return _ZYGOTE[0]
 
 
