@@ -10,9 +10,9 @@ Two things both stages need, written once:
   moment of the fork stays locked forever in the child. So ``fork`` is used
   on Linux while the parent runs no other thread, ``forkserver`` on Linux
   otherwise, and ``spawn`` elsewhere (macOS's system libraries are not
-  fork-safe). tqdm's monitor thread does not count: it sleeps on an event and
-  holds only tqdm's own lock, which no worker touches (workers draw no bars),
-  and any process that has shown a bar has one.
+  fork-safe). tqdm's monitor thread does not count: any process that has shown
+  a bar has one, and it only sleeps on an event and takes tqdm's own lock,
+  which no worker touches (workers draw no bars).
 - :func:`bounded_imap` keeps a streamed corpus out of memory.
 """
 
@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator
 
 
 def start_method() -> str:
-    """``fork`` when available and no other thread runs, else the safe method.
+    """``fork`` on Linux while no other thread runs, else the safe method.
 
     >>> start_method() in ("fork", "forkserver", "spawn")
     True
@@ -41,7 +41,7 @@ def start_method() -> str:
 
 def process_pool(workers: int, initializer=None, initargs: tuple = ()):
     """A ``multiprocessing.Pool`` of ``workers`` processes started by :func:`start_method`.
-    Create it before starting threads of your own (a tqdm bar starts one)."""
+    Create it before starting threads of your own, so that it can fork."""
     return mp.get_context(start_method()).Pool(workers, initializer=initializer, initargs=initargs)
 
 
