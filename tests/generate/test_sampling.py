@@ -82,6 +82,17 @@ def test_filters_on_a_fixed_example():
     assert keep(temperature=0.5, top_p=0.8) == [0, 1]  # sharper: 0.79 for token 0 alone
 
 
+@pytest.mark.parametrize("temperature", [1e-30, 1e-45, 1e-300])
+def test_a_vanishing_temperature_is_greedy_and_never_picks_a_masked_id(temperature):
+    # Scaling by 1/temperature overflows float32: unguarded, the softmax is NaN and the
+    # draw lands on the last id, which here is vocabulary padding masked to -inf.
+    logits = torch.tensor([3.0, 7.5, -2.0, 7.0] + [float("-inf")] * 4)
+    g = torch.Generator().manual_seed(0)
+    for kw in ({}, {"top_k": 3}, {"top_p": 0.9}, {"min_p": 0.1}):
+        p = SamplingParams(temperature=temperature, **kw)
+        assert {next_token(logits, p, g) for _ in range(20)} == {1}
+
+
 def test_draw_follows_the_distribution():
     logits = torch.tensor([1.0, 0.0, -1.0, 2.0, -30.0, float("-inf")])
     probs = torch.softmax(logits, -1)

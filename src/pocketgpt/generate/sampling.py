@@ -139,7 +139,13 @@ def candidates(logits: torch.Tensor, p: SamplingParams) -> tuple[torch.Tensor, t
     the k-th value are broken by ``torch.topk``. The most likely token always
     survives.
     """
-    x = logits.float() / (p.temperature if p.temperature > 0 else 1.0)
+    t = p.temperature if p.temperature > 0 else 1.0
+    x = logits.float() / t
+    if torch.isposinf(x).any() or torch.isnan(x).any():
+        # A temperature so small that scaling overflows (in float32 it may even be 0):
+        # the softmax would be NaN. Use its limit instead, all mass on the best logit(s).
+        best = logits.float().max()
+        x = torch.where(logits.float() == best, 0.0, float("-inf"))
     V = x.shape[-1]
     vals, idx = x, None
     if p.top_k and p.top_k < V:
