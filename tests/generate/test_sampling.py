@@ -93,6 +93,13 @@ def test_a_vanishing_temperature_is_greedy_and_never_picks_a_masked_id(temperatu
         assert {next_token(logits, p, g) for _ in range(20)} == {1}
 
 
+def test_draw_refuses_nan_logits():
+    g = torch.Generator().manual_seed(0)
+    for bad in ([0.0, float("nan"), 1.0], [float("-inf")] * 3):
+        with pytest.raises(ValueError, match="NaN"):
+            draw(torch.tensor(bad), g)
+
+
 def test_draw_follows_the_distribution():
     logits = torch.tensor([1.0, 0.0, -1.0, 2.0, -30.0, float("-inf")])
     probs = torch.softmax(logits, -1)

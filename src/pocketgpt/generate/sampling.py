@@ -187,6 +187,8 @@ def draw(logits: torch.Tensor, generator: torch.Generator) -> int:
     """
     probs = torch.softmax(logits.float(), -1)
     cdf = torch.cumsum(probs, -1)
+    if not bool(torch.isfinite(cdf[-1])):  # a NaN would silently draw the last id
+        raise ValueError("cannot sample: the logits hold NaN (or no finite value); the model's output is broken")
     u = torch.rand((), generator=generator, device=generator.device).to(cdf.device) * cdf[-1]
     i = int(torch.searchsorted(cdf, u[None], right=True))
     return min(i, cdf.shape[-1] - 1)
