@@ -39,8 +39,8 @@ import numpy as np
 
 from pocketgpt.data.sources import DocumentList, Source, SourceReport, iter_documents, parse_source
 from pocketgpt.errors import UserError
-from pocketgpt.parallel import bounded_imap, process_pool
 from pocketgpt.fsio import atomic_file, atomic_write_text, sha256_file
+from pocketgpt.parallel import bounded_imap, process_pool
 
 INDEX_NAME = "index.json"
 PROGRESS_NAME = ".progress.json"
