@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.pocketgpt-installed
 
-.PHONY: setup test test-all speedrun clean
+.PHONY: setup browser test test-all speedrun clean
 
 setup: $(STAMP)
 
@@ -16,10 +16,14 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-test: setup
+# The web-UI tests drive Debian's Chromium; installed here when missing (quiet when present).
+browser:
+	@sh tools/ensure-browser.sh
+
+test: setup browser
 	$(PY) -m pytest -q -m "not slow"
 
-test-all: setup
+test-all: setup browser
 	$(PY) -m pytest -q
 
 speedrun: setup

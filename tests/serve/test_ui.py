@@ -14,7 +14,7 @@ import pytest
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = os.environ.get("POCKETGPT_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ARTIFACTS = Path(os.environ.get("POCKETGPT_TEST_ARTIFACTS", Path(__file__).resolve().parents[2] / "build" / "test-artifacts"))
@@ -22,8 +22,8 @@ ARTIFACTS = Path(os.environ.get("POCKETGPT_TEST_ARTIFACTS", Path(__file__).resol
 
 @pytest.fixture(scope="module")
 def browser_context(tmp_path_factory):
-    if not Path(CHROMIUM).exists():  # .ci/run installs it; say so instead of skipping silently
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    if not Path(CHROMIUM).exists():  # `make test` installs it; say so instead of skipping silently
+        pytest.fail(f"{CHROMIUM} is missing: run `make browser` (or apt-get install -y chromium)")
     from playwright.sync_api import sync_playwright
 
     profile = tmp_path_factory.mktemp("chromium-profile")  # a new, empty user data dir
