@@ -29,6 +29,16 @@ def _device(model) -> torch.device:
     return next(model.parameters()).device
 
 
+def _over_vocab(logits: torch.Tensor, vocab_size: int | None) -> torch.Tensor:
+    """fp32 logits with the output rows past ``vocab_size`` (a padded vocabulary's
+    extra rows, which are no token) at -inf, so probabilities are over real ids."""
+    x = logits.float()
+    if vocab_size is not None and vocab_size < x.shape[-1]:
+        x = x.clone()
+        x[..., vocab_size:] = float("-inf")
+    return x
+
+
 @torch.no_grad()
 def greedy(model, prompts: Sequence[Sequence[int]], max_new_tokens: int, stop_ids: Iterable[int] = (),
            batch_size: int = 32) -> list[tuple[list[int], bool]]:
@@ -56,12 +66,13 @@ def greedy(model, prompts: Sequence[Sequence[int]], max_new_tokens: int, stop_id
 
 
 @torch.no_grad()
-def loglikelihood(model, pairs: Sequence[tuple[Sequence[int], Sequence[int]]], batch_size: int = 32
-                  ) -> list[tuple[float, bool]]:
+def loglikelihood(model, pairs: Sequence[tuple[Sequence[int], Sequence[int]]], batch_size: int = 32,
+                  vocab_size: int | None = None) -> list[tuple[float, bool]]:
     """``(sum of log p(continuation | context), continuation is the greedy one)`` per pair.
 
     Both parts are token ids; the context must be non-empty. Too long a pair keeps its
-    last ``block_size + 1`` tokens (the continuation first).
+    last ``block_size + 1`` tokens (the continuation first). ``vocab_size`` (the
+    tokenizer's) restricts the distribution to real ids, as generation does.
     """
     T = model.config.block_size
     dev = _device(model)
@@ -83,7 +94,7 @@ def loglikelihood(model, pairs: Sequence[tuple[Sequence[int], Sequence[int]]], b
         logits, _ = model(x.to(dev))
         for i, (s, n) in enumerate(zip(seqs, spans)):
             first = len(s) - 1 - n
-            lp = F.log_softmax(logits[i, first:len(s) - 1].float(), dim=-1)
+            lp = F.log_softmax(_over_vocab(logits[i, first:len(s) - 1], vocab_size), dim=-1)
             target = torch.tensor(s[-n:], device=dev)
             total = lp.gather(1, target[:, None]).sum().item()
             results.append((total, bool((lp.argmax(-1) == target).all())))
@@ -91,12 +102,14 @@ def loglikelihood(model, pairs: Sequence[tuple[Sequence[int], Sequence[int]]], b
 
 
 @torch.no_grad()
-def text_nats(model, token_lists: Sequence[Sequence[int]], batch_size: int = 16) -> list[float]:
+def text_nats(model, token_lists: Sequence[Sequence[int]], batch_size: int = 16,
+              vocab_size: int | None = None) -> list[float]:
     """Total cross-entropy (nats) of each token list, every token after the first predicted.
 
     Each list is cut into non-overlapping windows of ``block_size + 1`` tokens sharing
     one token at the seams, the way a document is scored when it is longer than the
-    context: every token is predicted exactly once.
+    context: every token is predicted exactly once. ``vocab_size`` as in
+    :func:`loglikelihood`; without it this is the training loss, over every output row.
     """
     T = model.config.block_size
     dev = _device(model)
@@ -115,7 +128,8 @@ def text_nats(model, token_lists: Sequence[Sequence[int]], batch_size: int = 16)
             x[i, :len(w) - 1] = torch.tensor(w[:-1])
             y[i, :len(w) - 1] = torch.tensor(w[1:])
         logits, _ = model(x.to(dev))
-        ce = F.cross_entropy(logits.float().flatten(0, 1), y.to(dev).flatten(), ignore_index=-1, reduction="none")
+        ce = F.cross_entropy(_over_vocab(logits, vocab_size).flatten(0, 1), y.to(dev).flatten(), ignore_index=-1,
+                             reduction="none")
         per_row = ce.view(len(chunk), L).sum(1).tolist()
         for (doc, _), v in zip(chunk, per_row):
             totals[doc] += v

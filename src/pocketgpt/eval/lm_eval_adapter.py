@@ -16,8 +16,10 @@ The three request types map onto :mod:`pocketgpt.eval.lm`:
   at the first stop string.
 
 Contexts are plain text: specials are never allowed, so a task cannot inject control
-tokens. The context/continuation split follows lm-eval's convention: a trailing space
-of the context moves to the continuation before encoding.
+tokens. Probabilities are over the tokenizer's ids (a padded vocabulary's extra output
+rows get none), exactly as ``pocketgpt serve`` reports them to lm-eval's own
+``local-completions`` client, so both give the same numbers (docs/serve.md). The
+context/continuation split is lm-eval's own (see ``PocketGPTLM._encode_pair``).
 """
 
 from __future__ import annotations
@@ -65,23 +67,30 @@ class PocketGPTLM(LM):
         self.max_gen_toks = int(max_gen_toks)
 
     def _encode_pair(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
-        n = len(context) - len(context.rstrip(" "))
+        """Context ids (after ``<|endoftext|>``, the start of a document) and continuation ids.
+
+        As lm-eval's own API clients do: trailing whitespace of the context moves to the
+        continuation, and the continuation is what encoding the whole text adds after the
+        context's tokens. (For ``"Answer:"`` + ``" Paris"`` both ways give the same ids.)
+        """
+        n = len(context) - len(context.rstrip())
         if n:
             context, continuation = context[:-n], context[-n:] + continuation
-        ctx = [self.tokenizer.eot_id] + self.tokenizer.encode(context)
-        return ctx, self.tokenizer.encode(continuation)
+        ctx = self.tokenizer.encode(context)
+        whole = self.tokenizer.encode(context + continuation)
+        return [self.tokenizer.eot_id] + ctx, whole[len(ctx):]
 
     def loglikelihood(self, requests, disable_tqdm: bool = False):
         from pocketgpt.eval.lm import loglikelihood
 
         pairs = [self._encode_pair(*r.args[:2]) for r in requests]
-        return loglikelihood(self.model, pairs, batch_size=self.batch)
+        return loglikelihood(self.model, pairs, batch_size=self.batch, vocab_size=self.tokenizer.vocab_size)
 
     def loglikelihood_rolling(self, requests, disable_tqdm: bool = False):
         from pocketgpt.eval.lm import text_nats
 
         ids = [[self.tokenizer.eot_id] + self.tokenizer.encode(r.args[0]) for r in requests]
-        return [-n for n in text_nats(self.model, ids, batch_size=self.batch)]
+        return [-n for n in text_nats(self.model, ids, batch_size=self.batch, vocab_size=self.tokenizer.vocab_size)]
 
     def generate_until(self, requests, disable_tqdm: bool = False):
         from pocketgpt.eval.lm import greedy

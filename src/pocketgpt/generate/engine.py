@@ -320,7 +320,9 @@ class Engine:
         """:meth:`score` for many (context, continuation) pairs in one right-padded
         forward pass. Right padding sits after every scored position, so causal
         attention never sees it. ``truncate="left"`` drops the oldest context
-        tokens of a pair that does not fit the context window."""
+        tokens of a pair that does not fit the context window. With a tokenizer,
+        probabilities are over its ids, as in generation: output rows a padded
+        vocabulary adds are not tokens and get no mass."""
         if truncate not in (None, "left"):
             raise UserError(f"truncate: must be None or 'left', got {truncate!r}")
         if not pairs:
@@ -341,11 +343,13 @@ class Engine:
         for i, (c, x) in enumerate(rows):
             seq = (c + x)[:-1]
             idx[i, : len(seq)] = torch.tensor(seq)
+        usable = self.tokenizer.vocab_size if self.tokenizer is not None else self.vocab_size
         with _inference(self.model):
             logits, _ = self.model(idx)
         out = []
         for i, (c, x) in enumerate(rows):
-            lp = torch.log_softmax(logits[i, len(c) - 1 : len(c) - 1 + len(x)].float(), -1)
+            span = self._usable(logits[i, len(c) - 1 : len(c) - 1 + len(x)].float().clone(), usable)
+            lp = torch.log_softmax(span, -1)
             target = torch.tensor(x, device=dev)
             tl = lp.gather(-1, target[:, None])[:, 0]
             greedy = bool((lp.argmax(-1) == target).all())
