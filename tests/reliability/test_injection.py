@@ -99,18 +99,18 @@ def test_cli_chat(assistant, monkeypatch, capsys, system, user):
 def api(assistant):
     from fastapi.testclient import TestClient
 
-    import pocketgpt.serve.app as app_mod
+    import pocketgpt.serve.engine as engine_mod
     from pocketgpt.serve.app import ServeConfig, create_app
 
     prompts = []
 
-    class Recording(app_mod.Job):
+    class Recording(engine_mod.Job):  # every request's jobs are made by JobGroup.add
         def __init__(self, served, prompt_ids, *a, **kw):
             prompts.append(list(prompt_ids))
             super().__init__(served, prompt_ids, *a, **kw)
 
     mp = pytest.MonkeyPatch()
-    mp.setattr(app_mod, "Job", Recording)
+    mp.setattr(engine_mod, "Job", Recording)
     with TestClient(create_app([str(assistant[0])], ServeConfig(max_tokens_cap=4))) as client:
         yield client, prompts
     mp.undo()

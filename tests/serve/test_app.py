@@ -131,7 +131,8 @@ def test_stop_string_is_honoured(client):
     ({"messages": [{"role": "user", "content": "hi"}], "top_p": 0}, 400, "top_p"),
     ({"messages": [{"role": "assistant", "content": "hi"}]}, 400, "out of order"),
     ({"messages": [{"role": "user", "content": "   "}]}, 400, "empty"),
-    ({"messages": [{"role": "user", "content": "hi"}], "n": 2}, 400, "n: only n=1"),
+    ({"messages": [{"role": "user", "content": "hi"}], "n": 9}, 400, "n: Input should be less than or equal to 8"),
+    ({"messages": [{"role": "user", "content": "hi"}], "n": 0}, 400, "n: Input should be greater than or equal to 1"),
     ({"messages": [{"role": "user", "content": "hi"}], "stop": ["a", "b", "c", "d", "e"]}, 400, "stop"),
     ({"messages": [{"role": "user", "content": "hi"}], "model": "gpt-4"}, 404, "does not exist"),
     ({"messages": [{"role": "user", "content": "hi"}], "logit_bias": {"5": 10}}, 400, "logit_bias"),
@@ -169,8 +170,21 @@ def test_bad_completion_requests(http):
     assert http.post("/v1/completions", json={"model": "base"}).status_code == 400
     r = http.post("/v1/completions", json={"model": "base", "prompt": [1, 99999]})
     assert r.status_code == 400 and "99999" in r.json()["error"]["message"]
-    r = http.post("/v1/completions", json={"model": "base", "prompt": "x", "echo": True})
-    assert r.status_code == 400 and "echo" in r.json()["error"]["message"]
+    for body, needle in [
+        ({"echo": True, "stream": True}, "echo: echo cannot be combined with stream"),
+        ({"max_tokens": 0}, "max_tokens: 0 is allowed only with echo"),
+        ({"logprobs": 21}, "logprobs: Input should be less than or equal to 20"),
+        ({"n": 9}, "n: Input should be less than or equal to 8"),
+        ({"prompt": [[1, 2]] * 9, "n": 8}, "prompt: 9 prompts x n=8 is 72 choices; at most 64"),
+        ({"prompt": [[1, 2]] * 33}, "prompt: at most 32 prompts"),
+        ({"prompt": [[1, 2], []]}, "prompt: a token list is empty"),
+        ({"prompt": [[1, 2], [99999]]}, "99999"),
+        ({"suffix": "x"}, "suffix"),
+    ]:
+        r = http.post("/v1/completions", json={"model": "base", "prompt": "x", **body})
+        err = r.json()["error"]
+        assert r.status_code == 400 and needle in err["message"], (body, r.text)
+        assert err["param"] == needle.split(":")[0] or needle == "99999" or needle == "suffix", err
     assert http.get("/v1/nope").status_code == 404
 
 

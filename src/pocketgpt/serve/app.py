@@ -16,7 +16,7 @@ import hmac
 import logging
 import time
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from fastapi import Depends, FastAPI, Request
@@ -27,7 +27,7 @@ from starlette.exceptions import HTTPException
 
 from pocketgpt.errors import UserError
 from pocketgpt.serve import openai_format as fmt
-from pocketgpt.serve.engine import Engine, Failure, Finish, Job, QueueFull, TokenEvent
+from pocketgpt.serve.engine import Engine, Failure, Finish, JobGroup, PromptScores, QueueFull, TokenEvent
 from pocketgpt.serve.models import ServedModel, load_served_model, unique_ids
 from pocketgpt.serve.schemas import ChatCompletionRequest, CompletionRequest, TokenizeRequest
 from pocketgpt.serve.text import token_text
@@ -87,6 +87,15 @@ class _BodyLimit:
             return msg
 
         await self.app(scope, limited, send)
+
+
+@dataclass
+class _Choice:
+    """What one job of a request produced, gathered for a non-streamed reply."""
+
+    scores: PromptScores | None = None
+    tokens: list[TokenEvent] = field(default_factory=list)
+    fin: Finish | None = None
 
 
 def _error_type(status: int) -> str:
@@ -180,45 +189,56 @@ def create_app(checkpoints: list[str] | list[ServedModel], config: ServeConfig |
                                type="not_found_error", code="model_not_found")
         return m
 
-    def submit(served, prompt_ids, params) -> Job:
-        job = Job(served, prompt_ids, params, config.request_timeout_s)
+    def submit(served, work: list[tuple[list[int], object]]) -> JobGroup:
+        """Queue one job per (prompt ids, params): all of them, or none (429)."""
+        group = JobGroup()
         try:
-            engine.submit(job)
+            for ids, params in work:
+                engine.submit(group.add(served, ids, params, config.request_timeout_s))
         except QueueFull as e:
+            group.cancel()
             raise fmt.ApiError(429, str(e), type="rate_limit_error") from None
-        return job
+        return group
 
-    async def collect(request: Request, job: Job) -> tuple[list[TokenEvent], Finish]:
-        """All events of a non-streamed job; cancels it if the client disconnects."""
-        tokens: list[TokenEvent] = []
-        done = False
+    async def collect(request: Request, group: JobGroup) -> list[_Choice]:
+        """Every job's events, for a non-streamed reply; cancels them if the client disconnects."""
+        out = [_Choice() for _ in group.jobs]
+        left, done = len(out), False
         loop = asyncio.get_running_loop()
         checked = loop.time()
         try:
-            while True:
+            while left:
                 try:
-                    ev = await asyncio.wait_for(job.queue.get(), timeout=0.25)
+                    item = await asyncio.wait_for(group.queue.get(), timeout=0.25)
                 except asyncio.TimeoutError:
-                    ev = None
+                    item = None
                 # Tokens may arrive without pause: look for a disconnect by the clock, not on idle.
                 if loop.time() - checked >= 0.25:
                     checked = loop.time()
                     if await request.is_disconnected():
                         raise fmt.ApiError(499, "client disconnected")
-                if ev is None:
+                if item is None:
                     continue
+                i, ev = item
                 if isinstance(ev, TokenEvent):
-                    tokens.append(ev)
+                    out[i].tokens.append(ev)
+                elif isinstance(ev, PromptScores):
+                    out[i].scores = ev
                 elif isinstance(ev, Finish):
-                    done = True
-                    return tokens, ev
+                    out[i].fin = ev
+                    left -= 1
                 else:
-                    done = True
                     status = 504 if ev.kind == "timeout" else 500
                     raise fmt.ApiError(status, ev.message, type=_error_type(status))
+            done = True
+            return out
         finally:
             if not done:
-                job.cancel()
+                group.cancel()
+
+    def samples(params, n: int) -> list:
+        """``n`` copies of ``params``, sample i seeded with seed + i."""
+        return [replace(params, seed=s) for s in fmt.sample_seeds(params.seed, n)]
 
     # -- pages and metadata -----------------------------------------------------------
 
@@ -262,77 +282,104 @@ def create_app(checkpoints: list[str] | list[ServedModel], config: ServeConfig |
         k = (req.top_logprobs or 0) if req.logprobs else 0
         params = fmt.sampling_params(m, req, ids, config.max_tokens_cap, None, fmt.chat_stop_ids(m), k,
                                      req.logprobs, "messages")
-        job = submit(m, ids, params)
+        group = submit(m, [(ids, p) for p in samples(params, req.n)])
         cid, created = fmt.new_id("chatcmpl"), fmt.now()
         if req.stream:
-            return StreamingResponse(_chat_stream(job, m, cid, created, req), media_type="text/event-stream",
+            return StreamingResponse(_chat_stream(group, m, cid, created, req, len(ids)),
+                                     media_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-        tokens, fin = await collect(request, job)
-        text = "".join(t.text for t in tokens) + fin.text
-        logprobs = {"content": [fmt.chat_logprob(m.tokenizer, t) for t in tokens], "refusal": None} if req.logprobs else None
+        results = await collect(request, group)
+        choices = []
+        for i, c in enumerate(results):
+            text = "".join(t.text for t in c.tokens) + c.fin.text
+            logprobs = ({"content": [fmt.chat_logprob(m.tokenizer, t) for t in c.tokens], "refusal": None}
+                        if req.logprobs else None)
+            choices.append({"index": i, "message": {"role": "assistant", "content": text, "refusal": None},
+                            "logprobs": logprobs, "finish_reason": c.fin.reason})
         return {"id": cid, "object": "chat.completion", "created": created, "model": m.id,
-                "system_fingerprint": None, "usage": fmt.usage(fin),
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text, "refusal": None},
-                             "logprobs": logprobs, "finish_reason": fin.reason}]}
+                "system_fingerprint": None, "usage": fmt.usage(len(ids), [c.fin for c in results]), "choices": choices}
 
-    async def _chat_stream(job: Job, m: ServedModel, cid, created, req):
+    async def _chat_stream(group: JobGroup, m: ServedModel, cid, created, req, prompt_tokens: int):
+        finishes = []
         try:
-            yield fmt.sse(fmt.chat_chunk(cid, m.id, created, {"role": "assistant", "content": ""}))
-            async for ev in job.events():
+            for i in range(len(group.jobs)):
+                yield fmt.sse(fmt.chat_chunk(cid, m.id, created, {"role": "assistant", "content": ""}, index=i))
+            async for i, ev in group.events():
                 if isinstance(ev, TokenEvent):
                     if ev.text or req.logprobs:
                         lp = {"content": [fmt.chat_logprob(m.tokenizer, ev)], "refusal": None} if req.logprobs else None
-                        yield fmt.sse(fmt.chat_chunk(cid, m.id, created, {"content": ev.text}, logprobs=lp))
+                        yield fmt.sse(fmt.chat_chunk(cid, m.id, created, {"content": ev.text}, logprobs=lp, index=i))
                 elif isinstance(ev, Finish):
+                    finishes.append(ev)
                     if ev.text:
-                        yield fmt.sse(fmt.chat_chunk(cid, m.id, created, {"content": ev.text}))
-                    yield fmt.sse(fmt.chat_chunk(cid, m.id, created, {}, finish=ev.reason))
-                    if req.include_usage:
-                        yield fmt.sse({"id": cid, "object": "chat.completion.chunk", "created": created,
-                                       "model": m.id, "choices": [], "usage": fmt.usage(ev)})
+                        yield fmt.sse(fmt.chat_chunk(cid, m.id, created, {"content": ev.text}, index=i))
+                    yield fmt.sse(fmt.chat_chunk(cid, m.id, created, {}, finish=ev.reason, index=i))
                 elif isinstance(ev, Failure):
                     yield fmt.sse({"error": {"message": ev.message, "type": ev.kind, "param": None, "code": None}})
+                    break
+            else:
+                if req.include_usage:
+                    yield fmt.sse({"id": cid, "object": "chat.completion.chunk", "created": created,
+                                   "model": m.id, "choices": [], "usage": fmt.usage(prompt_tokens, finishes)})
             yield "data: [DONE]\n\n"
         finally:
-            job.cancel()  # a no-op once finished; stops generation when the client went away
+            group.cancel()  # a no-op once finished; stops generation when the client went away
 
     @app.post("/v1/completions", tags=["openai"], dependencies=[Depends(auth)])
     async def completions(req: CompletionRequest, request: Request):
         m = pick(req.model)
-        ids = fmt.completion_prompt(m, req.prompt)
         want_lp = req.logprobs is not None
-        params = fmt.sampling_params(m, req, ids, config.max_tokens_cap, 16, {m.tokenizer.eot_id},
-                                     req.logprobs or 0, want_lp, "prompt")
-        job = submit(m, ids, params)
+        work, prompt_tokens = [], 0
+        for prompt in req.prompts:
+            ids = fmt.completion_prompt(m, prompt)
+            prompt_tokens += len(ids)
+            # A text prompt's first id is the document start the server adds: scored from, not echoed.
+            echo_from = (1 if isinstance(prompt, str) else 0) if req.echo else None
+            params = fmt.sampling_params(m, req, ids, config.max_tokens_cap, 16, {m.tokenizer.eot_id},
+                                         req.logprobs or 0, want_lp, "prompt", echo_from)
+            work += [(ids, p) for p in samples(params, req.n)]
+        group = submit(m, work)
         cid, created = fmt.new_id("cmpl"), fmt.now()
         if req.stream:
-            return StreamingResponse(_completion_stream(job, m, cid, created, req, want_lp),
+            return StreamingResponse(_completion_stream(group, m, cid, created, req, want_lp, prompt_tokens),
                                      media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
-        tokens, fin = await collect(request, job)
-        lp = fmt.CompletionLogprobs(m.tokenizer)
-        logprobs = lp.merge([lp.part(t) for t in tokens]) if want_lp else None
+        results = await collect(request, group)
+        choices = []
+        for i, c in enumerate(results):
+            lp = fmt.CompletionLogprobs(m.tokenizer)
+            text, parts = "", []
+            if c.scores is not None:
+                text, part = lp.prompt(c.scores)
+                parts.append(part)
+            parts += [lp.part(t) for t in c.tokens]
+            text += "".join(t.text for t in c.tokens) + c.fin.text
+            choices.append({"index": i, "text": text, "logprobs": lp.merge(parts) if want_lp else None,
+                            "finish_reason": c.fin.reason})
         return {"id": cid, "object": "text_completion", "created": created, "model": m.id,
-                "system_fingerprint": None, "usage": fmt.usage(fin),
-                "choices": [{"index": 0, "text": "".join(t.text for t in tokens) + fin.text,
-                             "logprobs": logprobs, "finish_reason": fin.reason}]}
+                "system_fingerprint": None, "usage": fmt.usage(prompt_tokens, [c.fin for c in results]),
+                "choices": choices}
 
-    async def _completion_stream(job: Job, m: ServedModel, cid, created, req, want_lp):
-        lp = fmt.CompletionLogprobs(m.tokenizer)
+    async def _completion_stream(group: JobGroup, m: ServedModel, cid, created, req, want_lp, prompt_tokens: int):
+        lps = [fmt.CompletionLogprobs(m.tokenizer) for _ in group.jobs]
+        finishes = []
         try:
-            async for ev in job.events():
+            async for i, ev in group.events():
                 if isinstance(ev, TokenEvent):
                     if ev.text or want_lp:
                         yield fmt.sse(fmt.completion_chunk(cid, m.id, created, ev.text,
-                                                           logprobs=lp.part(ev) if want_lp else None))
+                                                           logprobs=lps[i].part(ev) if want_lp else None, index=i))
                 elif isinstance(ev, Finish):
-                    yield fmt.sse(fmt.completion_chunk(cid, m.id, created, ev.text, finish=ev.reason))
-                    if req.include_usage:
-                        yield fmt.sse({"id": cid, "object": "text_completion", "created": created, "model": m.id,
-                                       "choices": [], "usage": fmt.usage(ev)})
+                    finishes.append(ev)
+                    yield fmt.sse(fmt.completion_chunk(cid, m.id, created, ev.text, finish=ev.reason, index=i))
                 elif isinstance(ev, Failure):
                     yield fmt.sse({"error": {"message": ev.message, "type": ev.kind, "param": None, "code": None}})
+                    break
+            else:
+                if req.include_usage:
+                    yield fmt.sse({"id": cid, "object": "text_completion", "created": created, "model": m.id,
+                                   "choices": [], "usage": fmt.usage(prompt_tokens, finishes)})
             yield "data: [DONE]\n\n"
         finally:
-            job.cancel()
+            group.cancel()
 
     return app

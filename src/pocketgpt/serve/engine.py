@@ -58,10 +58,14 @@ class SamplingParams:
     stop_ids: frozenset = frozenset()
     top_logprobs: int = 0  # alternatives per generated token; only when logprobs is True
     logprobs: bool = False
+    # Score the prompt too (completions' echo): report prompt tokens from this index on.
+    # 1 for a text prompt, whose first id is the <|endoftext|> the server put before it.
+    echo_from: int | None = None
 
     def draw_params(self) -> DrawParams:
         """The sampling filters in pocketgpt.generate's form; raises UserError naming a bad field."""
-        return DrawParams(max_new_tokens=self.max_tokens, temperature=self.temperature, top_p=self.top_p,
+        # The engine counts reply tokens itself; max_tokens 0 (echo: score the prompt alone) draws none.
+        return DrawParams(max_new_tokens=max(self.max_tokens, 1), temperature=self.temperature, top_p=self.top_p,
                           top_k=self.top_k, min_p=self.min_p, repetition_penalty=self.repetition_penalty)
 
 
@@ -72,6 +76,16 @@ class TokenEvent:
     text: str  # text released by this token ("" while a character or stop string is incomplete)
     logprob: float
     top: list[tuple[int, float]]  # (id, logprob) alternatives, most likely first
+
+
+@dataclass
+class PromptScores:
+    """The prompt's own tokens scored (echo): each one's log-probability given those
+    before it (None for the very first, which has no context) and its alternatives."""
+
+    ids: list[int]
+    logprobs: list[float | None]
+    top: list[list[tuple[int, float]]]
 
 
 @dataclass
@@ -93,13 +107,20 @@ class QueueFull(Exception):
 
 
 class Job:
-    """One generation request; its events arrive on ``queue`` in the event loop."""
+    """One sequence to generate; its events arrive on ``queue`` in the event loop.
+
+    Jobs of one request (its ``n`` samples, its prompts) can share a ``queue``: each then
+    puts ``(tag, event)`` pairs on it, and the request reads them all in one place
+    (:class:`JobGroup`).
+    """
 
     def __init__(self, served: ServedModel, prompt_ids: list[int], params: SamplingParams, timeout_s: float,
-                 loop: asyncio.AbstractEventLoop | None = None):
+                 loop: asyncio.AbstractEventLoop | None = None, queue: asyncio.Queue | None = None,
+                 tag: int | None = None):
         self.served, self.prompt_ids, self.params = served, list(prompt_ids), params
         self.loop = loop or asyncio.get_running_loop()
-        self.queue: asyncio.Queue = asyncio.Queue()
+        self.queue: asyncio.Queue = queue if queue is not None else asyncio.Queue()
+        self.tag = tag
         self.created = time.monotonic()
         self.deadline = self.created + timeout_s
         self.cancelled = threading.Event()
@@ -110,18 +131,48 @@ class Job:
         self.cancelled.set()
 
     def emit(self, event) -> None:
+        item = event if self.tag is None else (self.tag, event)
         try:
-            self.loop.call_soon_threadsafe(self.queue.put_nowait, event)
+            self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
         except RuntimeError:  # the event loop is closed: nobody is listening any more
             self.cancelled.set()
 
     async def events(self):
-        """Yield TokenEvents, then one Finish or Failure."""
+        """Yield PromptScores (only when asked for), TokenEvents, then one Finish or Failure."""
         while True:
             ev = await self.queue.get()
             yield ev
             if isinstance(ev, (Finish, Failure)):
                 return
+
+
+class JobGroup:
+    """The jobs of one request, choice ``i`` tagged ``i``, read from one queue.
+
+    ``events()`` yields ``(i, event)`` in arrival order until every job has ended
+    (a Finish or Failure each). Cancelling the group cancels every job.
+    """
+
+    def __init__(self):
+        self.queue: asyncio.Queue = asyncio.Queue()
+        self.jobs: list[Job] = []
+
+    def add(self, served: ServedModel, prompt_ids: list[int], params: SamplingParams, timeout_s: float) -> Job:
+        job = Job(served, prompt_ids, params, timeout_s, queue=self.queue, tag=len(self.jobs))
+        self.jobs.append(job)
+        return job
+
+    def cancel(self) -> None:
+        for job in self.jobs:
+            job.cancel()
+
+    async def events(self):
+        left = len(self.jobs)
+        while left:
+            i, ev = await self.queue.get()
+            yield i, ev
+            if isinstance(ev, (Finish, Failure)):
+                left -= 1
 
 
 class SlotCache:
@@ -291,8 +342,34 @@ class Engine:
         cache.lens[slot] = 0
         cache.select(torch.tensor([slot], device=device))
         ids = torch.tensor([job.prompt_ids], device=device)
-        logits, _ = served.model(ids, kv_cache=cache, logits_to_keep=1)
+        echo = job.params.echo_from is not None
+        logits, _ = served.model(ids, kv_cache=cache, logits_to_keep=0 if echo else 1)
+        if echo:
+            job.emit(self._prompt_scores(served, job, logits[0]))
+            if job.params.max_tokens == 0:  # only the prompt was asked for
+                self._finish(batch, act, "length", "")
+                batch.active = [a for a in batch.active if a.slot >= 0]
+                return
         self._sample(batch, [act], logits[:, -1])
+
+    @staticmethod
+    def _prompt_scores(served: ServedModel, job: Job, logits: torch.Tensor) -> PromptScores:
+        """Row i of the prefill's logits predicts prompt token i + 1; over the tokenizer's
+        ids, as for generated tokens (and as pocketgpt.generate's score)."""
+        vocab = served.tokenizer.vocab_size
+        x = logits[:-1].float()
+        if x.shape[-1] > vocab:
+            x[:, vocab:] = float("-inf")
+        logp = torch.log_softmax(x, dim=-1)
+        ids = job.prompt_ids
+        lps = logp.gather(1, torch.tensor(ids[1:], device=logp.device)[:, None])[:, 0].tolist()
+        k = job.params.top_logprobs
+        tops = [[]] * len(lps)
+        if k:
+            v, i = logp.topk(k, dim=-1)
+            tops = [list(zip(ii, vv)) for ii, vv in zip(i.tolist(), v.tolist())]
+        start = job.params.echo_from
+        return PromptScores(ids[start:], ([None] + lps)[start:], ([[]] + tops)[start:])
 
     def _decode_step(self, batch: _ModelBatch) -> None:
         cache, rows = batch.cache, batch.active

@@ -8,6 +8,17 @@ Prompts:
 - completion: ``<|endoftext|>`` + the prompt text (pretraining puts one before every
   document, so this is "the start of a new document"), specials disallowed too; or
   explicit token ids. ``<|endoftext|>`` ends the reply.
+
+Echo (completions): the prompt's tokens are scored and returned before the reply's.
+A text prompt's first token is scored after the ``<|endoftext|>`` the server put
+before it, which is not part of the prompt and not echoed; a token-id prompt's first
+token has no context, so its logprob is ``null``, as in OpenAI's API.
+
+Choices: ``n`` samples of each prompt; choice ``j * n + i`` is sample ``i`` of prompt
+``j``, and with a ``seed`` sample ``i`` uses ``seed + i`` (as ``pocketgpt sample`` does).
+
+>>> sample_seeds(7, 3), sample_seeds(None, 2)
+([7, 8, 9], [None, None])
 """
 
 from __future__ import annotations
@@ -17,7 +28,8 @@ import secrets
 import time
 
 from pocketgpt.errors import UserError
-from pocketgpt.serve.engine import Finish, SamplingParams, TokenEvent
+from pocketgpt.generate.text import TextStream
+from pocketgpt.serve.engine import Finish, PromptScores, SamplingParams, TokenEvent
 from pocketgpt.serve.models import ServedModel
 from pocketgpt.serve.text import token_text
 
@@ -65,8 +77,16 @@ def completion_prompt(served: ServedModel, prompt) -> list[int]:
     return list(prompt)
 
 
+def sample_seeds(seed: int | None, n: int) -> list[int | None]:
+    """The seed of each of ``n`` samples: ``seed + i`` (wrapped into torch's 64-bit range)."""
+    if seed is None:
+        return [None] * n
+    return [(seed + i) if seed + i < 2**64 else seed + i - 2**64 for i in range(n)]
+
+
 def sampling_params(served: ServedModel, req, prompt_ids: list[int], cap: int, default_max: int | None,
-                    stop_ids, top_logprobs: int, logprobs: bool, prompt_field: str) -> SamplingParams:
+                    stop_ids, top_logprobs: int, logprobs: bool, prompt_field: str,
+                    echo_from: int | None = None) -> SamplingParams:
     """Check the prompt against the context and max_tokens against the cap."""
     n = len(prompt_ids)
     if n >= served.block_size:
@@ -80,7 +100,7 @@ def sampling_params(served: ServedModel, req, prompt_ids: list[int], cap: int, d
     params = SamplingParams(max_tokens=min(want, cap, room), temperature=req.temperature, top_p=req.top_p,
                             top_k=req.top_k, min_p=req.min_p, repetition_penalty=req.repetition_penalty,
                             seed=req.seed, stop=list(req.stop or []), stop_ids=frozenset(stop_ids),
-                            top_logprobs=top_logprobs, logprobs=logprobs)
+                            top_logprobs=top_logprobs, logprobs=logprobs, echo_from=echo_from)
     try:
         params.draw_params()  # checked here, so a bad value is a 400 and never reaches the engine
     except UserError as e:
@@ -94,9 +114,11 @@ def new_id(prefix: str) -> str:
     return f"{prefix}-{secrets.token_hex(12)}"
 
 
-def usage(fin: Finish) -> dict:
-    return {"prompt_tokens": fin.prompt_tokens, "completion_tokens": fin.completion_tokens,
-            "total_tokens": fin.prompt_tokens + fin.completion_tokens}
+def usage(prompt_tokens: int, finishes: list[Finish]) -> dict:
+    """Usage of a request: its prompts once each, the tokens of every choice."""
+    completion = sum(f.completion_tokens for f in finishes)
+    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion,
+            "total_tokens": prompt_tokens + completion}
 
 
 def _tok_entry(tok, tid: int, lp: float) -> dict:
@@ -113,11 +135,30 @@ def chat_logprob(tok, ev: TokenEvent) -> dict:
 
 
 class CompletionLogprobs:
-    """The legacy completions ``logprobs`` object, built token by token."""
+    """The legacy completions ``logprobs`` object, built token by token.
 
-    def __init__(self, tok):
+    ``text_offset`` counts characters of the choice's text, so after an echoed prompt
+    the reply's offsets start at the prompt's length (``offset``).
+    """
+
+    def __init__(self, tok, offset: int = 0):
         self.tok = tok
-        self.offset = 0
+        self.offset = offset
+
+    def prompt(self, scores: PromptScores) -> tuple[str, dict]:
+        """The echoed prompt: its text and its part of ``logprobs``; moves ``offset`` past it."""
+        text, stream = "", TextStream()
+        out = {"tokens": [], "token_logprobs": list(scores.logprobs), "top_logprobs": [], "text_offset": []}
+        for tid, lp, top in zip(scores.ids, scores.logprobs, scores.top):
+            data = self.tok.token_bytes(tid)
+            out["tokens"].append(token_text(data))
+            out["text_offset"].append(self.offset + len(text))
+            out["top_logprobs"].append(None if lp is None else
+                                       {token_text(self.tok.token_bytes(i)): v for i, v in top})
+            text += stream.push_bytes(data)[0]
+        text += stream.flush()
+        self.offset += len(text)
+        return text, out
 
     def part(self, ev: TokenEvent) -> dict:
         text = token_text(ev.data)
@@ -132,15 +173,16 @@ class CompletionLogprobs:
         return {k: [x for p in parts for x in p[k]] for k in ("tokens", "token_logprobs", "top_logprobs", "text_offset")}
 
 
-def chat_chunk(cid: str, model: str, created: int, delta: dict, finish=None, logprobs=None) -> dict:
+def chat_chunk(cid: str, model: str, created: int, delta: dict, finish=None, logprobs=None, index: int = 0) -> dict:
     return {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
             "system_fingerprint": None,
-            "choices": [{"index": 0, "delta": delta, "logprobs": logprobs, "finish_reason": finish}]}
+            "choices": [{"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": finish}]}
 
 
-def completion_chunk(cid: str, model: str, created: int, text: str, finish=None, logprobs=None) -> dict:
+def completion_chunk(cid: str, model: str, created: int, text: str, finish=None, logprobs=None,
+                     index: int = 0) -> dict:
     return {"id": cid, "object": "text_completion", "created": created, "model": model,
-            "choices": [{"index": 0, "text": text, "logprobs": logprobs, "finish_reason": finish}]}
+            "choices": [{"index": index, "text": text, "logprobs": logprobs, "finish_reason": finish}]}
 
 
 def sse(obj) -> str:

@@ -1,21 +1,28 @@
 """Request bodies of the OpenAI-compatible API, as pydantic models.
 
 Field names, types and defaults follow OpenAI's API so existing clients work.
-Options the engine cannot honour (``n`` > 1, penalties, tools, ``echo``) are
-refused with a 400 naming the field, rather than silently ignored; unknown
-fields (``user``, ``metadata``...) are ignored as OpenAI does for optional ones.
+Options the engine cannot honour (penalties, tools, ``suffix``) are refused with a
+400 naming the field, rather than silently ignored; unknown fields (``user``,
+``metadata``...) are ignored as OpenAI does for optional ones.
 
 >>> ChatCompletionRequest(messages=[{"role": "user", "content": "hi"}]).temperature
 1.0
 >>> ChatMessage(role="user", content=[{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]).text
 'ab'
+>>> CompletionRequest(prompt=[[1, 2], [3]], n=2).prompts  # choice j*n + i: prompt j, sample i
+[[1, 2], [3]]
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+MAX_N = 8  # samples per prompt (n)
+MAX_PROMPTS = 32  # prompts in one completions request (a batch, as lm-eval sends)
+MAX_CHOICES = 64  # prompts x n: each choice is one job in the engine's queue
+MAX_LOGPROBS = 20  # alternatives per token, OpenAI's own limit
 
 
 class _Lenient(BaseModel):
@@ -51,7 +58,8 @@ class _SamplingOptions(_Lenient):
     top_k: int | None = Field(None, ge=0, description="(extension) sample among the k most likely; 0 or null is off")
     min_p: float | None = Field(None, ge=0.0, le=1.0, description="(extension) drop tokens below min_p x the top one")
     repetition_penalty: float = Field(1.0, gt=0.0, le=10.0, description="(extension) CTRL's penalty; 1 is off")
-    n: int = Field(1, description="only 1 is supported")
+    n: int = Field(1, ge=1, le=MAX_N, description=f"independent samples (choices) per prompt, at most {MAX_N}; "
+                                                   "with a seed, sample i uses seed + i")
     presence_penalty: float = 0.0
     frequency_penalty: float = 0.0
     logit_bias: dict | None = None
@@ -65,13 +73,6 @@ class _SamplingOptions(_Lenient):
         if any(s == "" for s in stops):
             raise ValueError("a stop string must not be empty")
         return stops
-
-    @field_validator("n")
-    @classmethod
-    def _n(cls, v):
-        if v != 1:
-            raise ValueError(f"only n=1 is supported, got {v}")
-        return v
 
     @field_validator("presence_penalty", "frequency_penalty")
     @classmethod
@@ -97,7 +98,7 @@ class ChatCompletionRequest(_SamplingOptions):
     max_tokens: int | None = Field(None, ge=1, description="reply length limit; default: the rest of the context")
     max_completion_tokens: int | None = Field(None, ge=1, description="newer name for max_tokens")
     logprobs: bool = Field(False, description="return each reply token's log-probability")
-    top_logprobs: int | None = Field(None, ge=0, le=20, description="alternatives per token (needs logprobs)")
+    top_logprobs: int | None = Field(None, ge=0, le=MAX_LOGPROBS, description="alternatives per token (needs logprobs)")
     tools: list | None = None
     response_format: dict | None = None
 
@@ -125,28 +126,43 @@ class ChatCompletionRequest(_SamplingOptions):
 
 
 class CompletionRequest(_SamplingOptions):
-    prompt: str | list[int] | list[str] = Field(description="raw text (or token ids) to continue")
-    max_tokens: int | None = Field(16, ge=1, description="reply length limit (OpenAI's default is 16)")
-    logprobs: int | None = Field(None, ge=0, le=20, description="return this many alternatives per token")
-    echo: bool = False
+    # Field order matters: each validator sees the fields defined before it (info.data).
+    prompt: str | list[int] | list[str] | list[list[int]] = Field(
+        description=f"raw text or token ids to continue; or a list of up to {MAX_PROMPTS} such prompts")
+    echo: bool = Field(False, description="return the prompt before the completion, scored when logprobs is set")
+    max_tokens: int | None = Field(16, ge=0, description="reply length limit (OpenAI's default is 16); "
+                                                         "0 only with echo, to score the prompt alone")
+    logprobs: int | None = Field(None, ge=0, le=MAX_LOGPROBS, description="return this many alternatives per token")
     suffix: str | None = None
 
     @field_validator("prompt")
     @classmethod
-    def _prompt(cls, v):
-        if isinstance(v, list) and v and isinstance(v[0], str):
-            if len(v) != 1:
-                raise ValueError("only one prompt per request is supported")
-            return v[0]
-        if isinstance(v, list) and not v:
-            raise ValueError("the token list is empty")
+    def _prompt(cls, v, info: ValidationInfo):
+        prompts = [v] if isinstance(v, str) or (v and isinstance(v[0], int)) else list(v)
+        if not prompts:
+            raise ValueError("the list is empty; give a text, token ids, or a list of prompts")
+        if len(prompts) > MAX_PROMPTS:
+            raise ValueError(f"at most {MAX_PROMPTS} prompts per request, got {len(prompts)}")
+        if any(isinstance(p, list) and not p for p in prompts):
+            raise ValueError("a token list is empty")
+        n = info.data.get("n", 1)
+        if len(prompts) * n > MAX_CHOICES:
+            raise ValueError(f"{len(prompts)} prompts x n={n} is {len(prompts) * n} choices; "
+                             f"at most {MAX_CHOICES} per request")
         return v
 
     @field_validator("echo")
     @classmethod
-    def _echo(cls, v):
-        if v:
-            raise ValueError("echo is not supported")
+    def _echo(cls, v, info: ValidationInfo):
+        if v and info.data.get("stream"):
+            raise ValueError("echo cannot be combined with stream: true; ask without streaming")
+        return v
+
+    @field_validator("max_tokens")
+    @classmethod
+    def _max_tokens(cls, v, info: ValidationInfo):
+        if v == 0 and not info.data.get("echo"):
+            raise ValueError("0 is allowed only with echo: true (to score the prompt alone)")
         return v
 
     @field_validator("suffix")
@@ -155,6 +171,12 @@ class CompletionRequest(_SamplingOptions):
         if v:
             raise ValueError("suffix (insertion) is not supported")
         return v
+
+    @property
+    def prompts(self) -> list[str | list[int]]:
+        """The prompts, as a list even when one was given."""
+        v = self.prompt
+        return [v] if isinstance(v, str) or isinstance(v[0], int) else list(v)
 
 
 class TokenizeRequest(_Lenient):
