@@ -52,6 +52,10 @@ def test_every_stage_runs_and_the_report_card_is_written(done_run):
     for section in ("## Environment", "## Tokenizer", "## Model", "## Eval: base vs assistant",
                     "What is the capital of France?"):
         assert section in report
+    # the card's stage table lists every stage, the report's own included, all done
+    table = report.split("### Stages", 1)[1].split("\n\n", 2)[1].splitlines()[2:-1]
+    assert [row.split("|")[1].strip() for row in table] == [s.name for s in STAGES]
+    assert all(row.split("|")[2].strip() == "done" for row in table)
     for png in ("plots/pretraining.png", "plots/sft.png"):
         data = (out / png).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 1000

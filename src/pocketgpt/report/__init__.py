@@ -15,6 +15,7 @@ import datetime
 import json
 import platform
 import subprocess
+import time
 from pathlib import Path
 
 from pocketgpt.errors import UserError
@@ -217,11 +218,14 @@ def write_report(run_dir: str | Path, base: str | Path | None = None, out_dir: s
     L += ["", "### Stages", "", "| stage | status | wall time | compute |", "|---|---|---|---|"]
     stage_flops = {"pretrain": base_facts["flops"] if base_facts else None, "sft": facts["flops"]}
     if record:
-        for name, st in record.get("stages", {}).items():
+        stages = dict(record.get("stages", {}))
+        for name, st in stages.items():
+            if st.get("status") == "running" and "started_unix" in st:  # the report stage, writing this card
+                st = stages[name] = {"status": "done", "seconds": time.time() - st["started_unix"]}
             fl = stage_flops.get(name)
             L.append(f"| {name} | {st.get('status')} | {st.get('seconds', 0):.1f} s | "
                      f"{f'{fl:.3g} FLOPs' if fl else '-'} |")
-        total = sum(st.get("seconds", 0) for st in record.get("stages", {}).values())
+        total = sum(st.get("seconds", 0) for st in stages.values())
         L.append(f"| **total** | | **{total / 60:.1f} min** | |")
     else:
         for name, f in (("pretrain", base_facts), ("sft", facts)):

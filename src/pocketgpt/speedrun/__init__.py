@@ -243,6 +243,9 @@ def _report_done(c: Ctx) -> bool:
 def _report(c: Ctx) -> dict:
     from pocketgpt.report import write_report
 
+    # The card lists every stage, its own too: it is the last thing this stage does, so
+    # the time from here to rendering is the stage's time.
+    c.record["stages"]["report"] = {"status": "running", "started_unix": time.time()}
     _save(c)  # the report reads this run's record
     return {"report": str(write_report(c.out, tasks=c.cfg.eval_tasks))}
 
