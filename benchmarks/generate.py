@@ -33,7 +33,7 @@ import torch
 def build(vocab: int, block: int, width: int = 384):
     import transformers
 
-    from pocketgpt.model import load_hf_gpt2
+    from pocketgpt.interop import load_hf_gpt2
 
     torch.manual_seed(0)
     cfg = transformers.GPT2Config(vocab_size=vocab, n_positions=block, n_embd=width, n_layer=6, n_head=6,

@@ -23,7 +23,8 @@ import time
 
 import torch
 
-from pocketgpt.model import GPT, GPTConfig, qwen3_config
+from pocketgpt.interop import qwen3_config
+from pocketgpt.model import GPT, GPTConfig
 from pocketgpt.train.perf import measure_matmul_peak
 
 

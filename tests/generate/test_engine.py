@@ -11,7 +11,7 @@ import pocketgpt.generate as gen_pkg
 from pocketgpt.errors import UserError
 from pocketgpt.generate import Engine, SamplingParams, generate, generate_batch, score, stream
 from pocketgpt.generate import engine as engine_mod
-from pocketgpt.model import load_hf_gpt2
+from pocketgpt.interop import load_hf_gpt2
 
 from .conftest import perturb, tiny_model
 

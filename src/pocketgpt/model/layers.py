@@ -1,7 +1,7 @@
 """Building blocks of the GPT: norms, rotary embeddings, a CPU-friendly bf16 linear.
 
 Everything here computes exactly what the Hugging Face GPT-2 / Qwen3 layers compute,
-so weights map one to one (see :mod:`pocketgpt.model.hf`).
+so weights map one to one (see :mod:`pocketgpt.interop.weights`).
 
 >>> import torch
 >>> cos, sin = rotary_cos_sin(torch.arange(3), head_dim=4, theta=10000.0)
