@@ -12,6 +12,7 @@ from data_testlib import make_docs
 
 import pocketgpt.data.shards as shards
 from pocketgpt.data import DocumentList, check_tokenizer, read_shard_index, tokenize_to_shards
+from pocketgpt.data.split import is_val_document
 from pocketgpt.errors import UserError
 
 
@@ -34,7 +35,7 @@ def test_tokens_equal_direct_encoding_plus_one_separator(tmp_path, tok, tok_dir,
     for split, want_val in (("train", False), ("val", True)):
         expect = []
         for i, d in enumerate(docs):
-            if shards.is_val_document(i, f) == want_val:
+            if is_val_document(i, f) == want_val:
                 expect += tok.encode(d) + [tok.eot_id]
         got = all_tokens(tmp_path / "s", split)
         assert got.tolist() == expect
@@ -46,13 +47,6 @@ def test_tokens_equal_direct_encoding_plus_one_separator(tmp_path, tok, tok_dir,
     assert int((all_tokens(tmp_path / "s", "train") == tok.eot_id).sum()) == 108
     assert index["dtype"] == "uint16" and index["tokenizer_fingerprint"] == tok.fingerprint
     assert np.load(tmp_path / "s" / "train_000000.npy", mmap_mode="r").dtype == np.uint16
-
-
-def test_val_rule_is_evenly_spaced_and_starts_at_zero():
-    f = Fraction(1, 100)
-    picked = [i for i in range(1000) if shards.is_val_document(i, f)]
-    assert picked == list(range(0, 1000, 100))
-    assert not any(shards.is_val_document(i, Fraction(0)) for i in range(50))
 
 
 def test_large_vocab_uses_uint32(tmp_path):

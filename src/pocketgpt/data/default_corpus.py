@@ -34,7 +34,7 @@ from typing import Callable, Iterator
 from pocketgpt.data.countries import held_out_countries, parse_countryinfo
 from pocketgpt.data.encyclopedia import EncyclopediaConfig, generate
 from pocketgpt.data.packages import PINS, fetch_pinned, iter_members
-from pocketgpt.data.shards import is_val_document
+from pocketgpt.data.split import is_val_document
 from pocketgpt.errors import UserError
 from pocketgpt.fsio import atomic_dir, atomic_write_text
 

@@ -9,10 +9,10 @@ Layout of a shard directory::
     .progress.json      only while a run is incomplete: shards done and where to resume
 
 Every document is followed by ``<|endoftext|>``. Documents go to ``val`` by an evenly
-spaced rule on their position (see :func:`is_val_document`), so the first document
-is always in ``val`` when ``val_fraction > 0``. Each ``.npy`` is written to a temp
-file and renamed; an interrupted run resumes from its last finished shard and
-produces exactly the shards of one clean run.
+spaced rule on their position (see :func:`~pocketgpt.data.split.is_val_document`), so
+the first document is always in ``val`` when ``val_fraction > 0``. Each ``.npy`` is
+written to a temp file and renamed; an interrupted run resumes from its last finished
+shard and produces exactly the shards of one clean run.
 
 >>> import tempfile
 >>> from pocketgpt.tokenizer import train
@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import time
 from collections import deque
@@ -37,7 +36,9 @@ from typing import Iterator
 
 import numpy as np
 
+from pocketgpt.data.default_corpus import corpus_files
 from pocketgpt.data.sources import DocumentList, Source, SourceReport, iter_documents, parse_source
+from pocketgpt.data.split import is_val_document
 from pocketgpt.errors import UserError
 from pocketgpt.fsio import atomic_file, atomic_write_text, sha256_file
 from pocketgpt.parallel import bounded_imap, process_pool
@@ -55,15 +56,6 @@ CHUNK_CHARS = 1 << 20
 def shard_dtype(vocab_size: int) -> np.dtype:
     """uint16 when every id fits in 16 bits, else uint32."""
     return np.dtype(np.uint16) if vocab_size <= 1 << 16 else np.dtype(np.uint32)
-
-
-def is_val_document(i: int, val_fraction: Fraction) -> bool:
-    """Document ``i`` goes to val when ``ceil((i+1)f) > ceil(i f)``: evenly spaced, starting at 0.
-
-    >>> [i for i in range(10) if is_val_document(i, Fraction(1, 4))]
-    [0, 4, 8]
-    """
-    return math.ceil((i + 1) * val_fraction) > math.ceil(i * val_fraction)
 
 
 def _as_sources(inputs, field: str, split_on: str | None) -> list:
@@ -96,8 +88,6 @@ def _expand_default_corpus(sources: list) -> tuple[list, list | None]:
     for src in sources:
         manifest = Path(src.spec) / "manifest.json" if isinstance(src, Source) else None
         if manifest is not None and manifest.is_file():
-            from pocketgpt.data.default_corpus import corpus_files
-
             tr, va = corpus_files(Path(src.spec))
             train += [parse_source(p) for p in tr]
             val += [parse_source(p) for p in va]
