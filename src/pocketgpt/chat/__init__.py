@@ -1,6 +1,7 @@
 """Post-training: the chat format, conversation data, SFT batches and the chat REPL.
 
 - :mod:`.format`: ``render``, ``render_for_completion``, ``validate`` (format ``pocketgpt-chat-v1``)
+- :mod:`.conversation`: ``Conversation``, the record every reader below makes
 - :mod:`.data`: conversation JSON Lines read/write, and loading any supported file
 - :mod:`.oasst`: the OpenAssistant (oasst1/oasst2) message-tree importer
 - :mod:`.mix`: the default SFT mix (``pocketgpt data default-chat``)

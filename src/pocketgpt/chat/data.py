@@ -2,7 +2,8 @@
 
 Each line of a conversation file is one object with a ``messages`` list in the OpenAI
 format; other keys (``source``, ``id``...) are kept but ignored by training. Blank lines
-are skipped. Errors name the file and line.
+are skipped. Errors name the file and line. Each becomes a
+:class:`~pocketgpt.chat.conversation.Conversation` (importable from here too).
 
 >>> import tempfile, os
 >>> path = os.path.join(tempfile.mkdtemp(), "chat.jsonl")
@@ -15,24 +16,13 @@ are skipped. Errors name the file and line.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from pocketgpt.chat.conversation import Conversation
 from pocketgpt.chat.format import validate
+from pocketgpt.chat.oasst import import_oasst
 from pocketgpt.errors import UserError
 from pocketgpt.fsio import atomic_file, read_jsonl_objects
-
-
-@dataclass
-class Conversation:
-    """One conversation; ``where`` says where it came from (``file:line``) for errors."""
-
-    messages: list[dict]
-    where: str = ""
-    meta: dict = field(default_factory=dict)
-
-    def to_json(self) -> str:
-        return json.dumps({"messages": self.messages, **self.meta}, ensure_ascii=False)
 
 
 def read_jsonl(path: str | Path, *, for_training: bool = True) -> list[Conversation]:
@@ -90,8 +80,6 @@ def expand_paths(paths) -> list[Path]:
 def load_conversations(paths, *, oasst_langs=("en",)) -> list[Conversation]:
     """Conversations from every file: chat JSON Lines, or OpenAssistant exports (detected
     by a ``.parquet`` suffix or a ``message_id`` key), imported along best-ranked replies."""
-    from pocketgpt.chat.oasst import import_oasst
-
     out = []
     for p in expand_paths(paths):
         if _looks_like_oasst(p):

@@ -36,7 +36,7 @@ import unicodedata
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from pocketgpt.chat.data import Conversation
+from pocketgpt.chat.conversation import Conversation
 from pocketgpt.chat.format import validate
 from pocketgpt.errors import UserError
 

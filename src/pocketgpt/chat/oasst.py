@@ -26,7 +26,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pocketgpt.chat.data import Conversation
+from pocketgpt.chat.conversation import Conversation
 from pocketgpt.errors import UserError
 from pocketgpt.fsio import read_jsonl_objects
 
