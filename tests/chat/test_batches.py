@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pocketgpt.chat.batches import Example, SFTBatches, encode_conversations, make_sft_eval
+from pocketgpt.chat.batches import Example, SFTBatches, encode_conversations
 from pocketgpt.chat.data import Conversation
+from pocketgpt.train.sft import make_sft_eval
 
 
 def _examples(n=7, seed=0):

@@ -62,8 +62,9 @@ def base_run(tiny_data, tmp_path_factory):
 
 
 def _masked_loss(model, tok, pairs):
-    from pocketgpt.chat.batches import encode_conversations, make_sft_eval
+    from pocketgpt.chat.batches import encode_conversations
     from pocketgpt.chat.data import Conversation
+    from pocketgpt.train.sft import make_sft_eval
 
     convs = [Conversation([{"role": "user", "content": q}, {"role": "assistant", "content": a}]) for q, a in pairs]
     ex, _ = encode_conversations(convs, tok, model.config.block_size)

@@ -20,13 +20,11 @@ conversation attends to another; the row's tail is padding (target -1, mask 0).
 
 from __future__ import annotations
 
-import math
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from pocketgpt.chat.format import render
 from pocketgpt.errors import UserError
@@ -157,40 +155,3 @@ class SFTBatches:
             batch["positions"] = positions
             batch["attn_mask"] = (same & causal)[:, None]
         return batch
-
-
-def make_sft_eval(examples: list[Example], batch_size: int, block_size: int, token_bytes: list[int],
-                  n_batches: int, *, pack: bool = True, rank: int = 0, world_size: int = 1):
-    """An eval function: masked CE (nats per trained token) and bits per byte of the replies.
-
-    It sees the same held-out conversations in the same order every call: one pass over
-    up to ``n_batches`` batches per rank.
-    """
-    from pocketgpt.train.distributed import all_reduce_
-
-    nbytes = torch.tensor(token_bytes, dtype=torch.float64)
-    batches, mine = [], examples[rank::world_size]  # a rank with no conversation adds zeros
-    if mine:
-        src = SFTBatches(mine, batch_size, block_size, pack=pack, shuffle=False, wrap=False)
-        while not src.exhausted and len(batches) < n_batches:
-            batches.append(src.next_batch())
-
-    def eval_fn(model) -> dict:
-        device = next(model.parameters()).device
-        totals = torch.zeros(3, dtype=torch.float64, device=device)  # nats, bytes, trained tokens
-        table = nbytes.to(device)
-        for batch in batches:
-            b = {k: v.to(device) for k, v in batch.items()}
-            extra = {k: b[k] for k in ("positions", "attn_mask") if k in b}
-            logits, _ = model(b["x"], **extra)
-            ce = F.cross_entropy(logits.float().flatten(0, 1), b["y"].flatten(), ignore_index=-1, reduction="none")
-            w = b["loss_mask"].flatten().double()
-            y = b["y"].flatten().clamp(min=0, max=len(table) - 1)
-            totals += torch.stack([(ce.double() * w).sum(), (table[y] * w).sum(), w.sum()])
-        all_reduce_(totals)
-        nats, n_bytes, n_tok = totals.tolist()
-        if n_tok == 0:
-            return {}
-        return {"val_loss": nats / n_tok, "val_bpb": nats / (math.log(2) * max(n_bytes, 1.0))}
-
-    return eval_fn

@@ -2,8 +2,8 @@
 
 It reuses the pretraining :class:`~pocketgpt.train.Trainer` (checkpoints, exact resume,
 metrics, torchrun, the NaN guard); only the batch source (whole conversations, loss on
-assistant tokens only, see :mod:`pocketgpt.chat.batches`) and the eval (masked loss on
-held-out conversations) differ.
+assistant tokens only, see :mod:`pocketgpt.chat.batches`) and the eval (:func:`make_sft_eval`,
+masked loss on held-out conversations) differ.
 
 Configuration, lowest precedence first: the base run's training config (batch size,
 dtype, device, optimizer), :data:`SFT_DEFAULTS`, ``--config FILE.toml``, ``key=value``
@@ -28,11 +28,13 @@ import warnings
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
+from pocketgpt.chat.batches import Example, SFTBatches, encode_conversations
 from pocketgpt.errors import UserError
 from pocketgpt.train import checkpoint as ckpt
 from pocketgpt.train.config import TRAIN_KEYS, TrainConfig, apply_user_settings
-from pocketgpt.train.distributed import setup_distributed, teardown_distributed
+from pocketgpt.train.distributed import all_reduce_, setup_distributed, teardown_distributed
 from pocketgpt.train.trainer import Trainer, TrainResult
 
 # lr 1e-3: measured on the 2-core speedrun, 3e-4 for 1.5 minutes learnt nothing (notes).
@@ -86,12 +88,46 @@ def _split_val(convs: list, val_fraction: float, seed: int) -> tuple[list, list]
     return [c for i, c in enumerate(convs) if i not in val], [c for i, c in enumerate(convs) if i in val]
 
 
+def make_sft_eval(examples: list[Example], batch_size: int, block_size: int, token_bytes: list[int],
+                  n_batches: int, *, pack: bool = True, rank: int = 0, world_size: int = 1):
+    """An eval function: masked CE (nats per trained token) and bits per byte of the replies.
+
+    It sees the same held-out conversations in the same order every call: one pass over
+    up to ``n_batches`` batches per rank.
+    """
+    nbytes = torch.tensor(token_bytes, dtype=torch.float64)
+    batches, mine = [], examples[rank::world_size]  # a rank with no conversation adds zeros
+    if mine:
+        src = SFTBatches(mine, batch_size, block_size, pack=pack, shuffle=False, wrap=False)
+        while not src.exhausted and len(batches) < n_batches:
+            batches.append(src.next_batch())
+
+    def eval_fn(model) -> dict:
+        device = next(model.parameters()).device
+        totals = torch.zeros(3, dtype=torch.float64, device=device)  # nats, bytes, trained tokens
+        table = nbytes.to(device)
+        for batch in batches:
+            b = {k: v.to(device) for k, v in batch.items()}
+            extra = {k: b[k] for k in ("positions", "attn_mask") if k in b}
+            logits, _ = model(b["x"], **extra)
+            ce = F.cross_entropy(logits.float().flatten(0, 1), b["y"].flatten(), ignore_index=-1, reduction="none")
+            w = b["loss_mask"].flatten().double()
+            y = b["y"].flatten().clamp(min=0, max=len(table) - 1)
+            totals += torch.stack([(ce.double() * w).sum(), (table[y] * w).sum(), w.sum()])
+        all_reduce_(totals)
+        nats, n_bytes, n_tok = totals.tolist()
+        if n_tok == 0:
+            return {}
+        return {"val_loss": nats / n_tok, "val_bpb": nats / (math.log(2) * max(n_bytes, 1.0))}
+
+    return eval_fn
+
+
 def run_sft(cfg_args: dict, data_paths, out_dir, *, base=None, val_paths=None, resume: bool = False,
             compute_frac: float | None = None, epochs: float | None = None, val_fraction: float = 0.05,
             pack: bool = True, oasst_langs=("en",), progress: bool = True) -> TrainResult:
     """``pocketgpt sft`` as a function. ``cfg_args`` holds ``config_file``, ``overrides``
     and ``flags`` for :func:`build_sft_config`. Runs under torchrun too."""
-    from pocketgpt.chat.batches import SFTBatches, encode_conversations, make_sft_eval
     from pocketgpt.chat.data import load_conversations
     from pocketgpt.chat.format import check_tokenizer, format_info
     from pocketgpt.model import GPT, GPTConfig
