@@ -105,7 +105,7 @@ def evaluate(checkpoint, tasks: list[str] | str = DEFAULT_TASKS, *, countries=No
 
     ``assistant`` defaults to what the checkpoint says (SFT runs record it).
     """
-    from pocketgpt import load_checkpoint
+    from pocketgpt.train.checkpoint import load_checkpoint
 
     if isinstance(tasks, str):
         tasks = parse_tasks(tasks)

@@ -56,7 +56,7 @@ class PocketGPTLM(LM):
         if model is None:
             if checkpoint is None:
                 raise UserError("pocketgpt lm-eval model: pass model_args checkpoint=RUN_DIR")
-            from pocketgpt import load_checkpoint
+            from pocketgpt.train.checkpoint import load_checkpoint
 
             model, tokenizer, _ = load_checkpoint(checkpoint)
         if tokenizer is None:

@@ -92,9 +92,9 @@ def load_or_eval(run: Path, tasks: str, countries=None) -> dict:
 
 def side_by_side(base_run: Path | None, sft_run: Path, prompts: list[str]) -> list[dict]:
     """The same prompts to the base model (as raw text) and to the assistant (chat format), greedy."""
-    from pocketgpt import load_checkpoint
     from pocketgpt.chat.format import render_for_completion, stop_ids
     from pocketgpt.eval.lm import greedy
+    from pocketgpt.train.checkpoint import load_checkpoint
 
     rows = [{"prompt": p} for p in prompts]
     for key, run in (("base", base_run), ("assistant", sft_run)):
@@ -111,7 +111,7 @@ def side_by_side(base_run: Path | None, sft_run: Path, prompts: list[str]) -> li
 
 
 def _model_facts(run: Path) -> dict:
-    from pocketgpt import load_checkpoint
+    from pocketgpt.train.checkpoint import load_checkpoint
 
     model, tok, info = load_checkpoint(run)
     cfg = info["config"]
