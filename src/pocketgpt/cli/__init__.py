@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "serve",
     "interop",
     "evaluate",
+    "speedrun",
 )
 
 

@@ -1,9 +1,8 @@
-"""``pocketgpt eval``, ``pocketgpt report`` and ``pocketgpt speedrun``.
+"""``pocketgpt eval`` and ``pocketgpt report``: score a checkpoint, write a run's report card.
 
     pocketgpt eval --checkpoint runs/speedrun/sft --tasks bpb,compression,capitals --out eval.json
     pocketgpt eval --checkpoint runs/speedrun/base --tasks bigbench:my_task/task.json --shots 2
     pocketgpt report runs/speedrun/sft --base runs/speedrun/base
-    pocketgpt speedrun --preset cpu --out runs/speedrun
 """
 
 from __future__ import annotations
@@ -33,15 +32,6 @@ def register(sub) -> None:
     r.add_argument("--countries", metavar="FILE.json", help="{country: capital} for the capitals eval")
     r.set_defaults(func=cmd_report)
 
-    s = sub.add_parser("speedrun", help="every stage from nothing to a chatting assistant and its report card")
-    s.add_argument("--preset", default="cpu", help="cpu (25 min, 2 cores), gpu (one GPU, ~1 h), test (seconds)")
-    s.add_argument("--out", default="runs/speedrun", metavar="RUNS_DIR", help="where every stage writes (default runs/speedrun)")
-    s.add_argument("--data", nargs="+", metavar="PATH",
-                   help="extra pretraining text: files, directories or globs (e.g. FineWeb-Edu *.parquet)")
-    s.add_argument("--minutes", type=float, help="total wall-time budget (default: the preset's)")
-    s.add_argument("--cache-dir", metavar="DIR", help="package cache for the default corpus (default ~/.cache/pocketgpt)")
-    s.set_defaults(func=cmd_speedrun)
-
 
 def cmd_eval(args) -> int:
     from pocketgpt.eval import evaluate, parse_tasks, summary_lines
@@ -61,17 +51,4 @@ def cmd_report(args) -> int:
 
     path = write_report(args.run_dir, base=args.base, countries=args.countries)
     print(f"report: {path}")
-    return 0
-
-
-def cmd_speedrun(args) -> int:
-    from pocketgpt.speedrun import closing_lines, get_preset, run_speedrun
-
-    overrides = {"total_minutes": args.minutes}
-    if args.data:
-        overrides["text_inputs"] = tuple(args.data)
-    cfg = get_preset(args.preset, **overrides)
-    record = run_speedrun(cfg, args.out, cache_dir=args.cache_dir)
-    print(f"speedrun {cfg.name}: all stages done in {record['total_minutes']:.1f} min")
-    print("\n".join(closing_lines(args.out)))
     return 0
