@@ -64,7 +64,7 @@ def test_every_stage_runs_and_the_report_card_is_written(done_run):
     assert choices["model"] == {"n_layer": 1, "n_head": 2, "n_embd": 32}
     for run in ("base", "sft"):
         ev = json.loads((out / run / "eval.json").read_text())
-        assert set(ev["tasks"]) == {"bpb", "compression", "capitals"}
+        assert set(ev["tasks"]) == {"bpb", "compression", "ngram", "capitals"}
         assert ev["assistant"] == (run == "sft")
     assert json.loads((out / "countries.json").read_text())["France"] == "Paris"
 

@@ -165,3 +165,14 @@ def test_the_eval_task_scores_held_out_text_from_the_run_shards(tmp_path):
         ngram_report(tok, tmp_path / "shards", held, order=9)
     with pytest.raises(UserError, match="not at hand"):
         ngram_report(tok, tmp_path / "missing", held)
+
+
+def test_the_report_card_shows_the_ngram_row_with_its_order_beside_xz():
+    from pocketgpt.report import eval_rows
+
+    ev = {"tasks": {"compression": {"general": {"model_bpb": 1.5, "xz_bpb": 2.0}},
+                    "ngram": {"general": {"bpb": 1.75, "order": 4}}}}
+    rows = eval_rows(ev, ev)
+    labels = [r[0] for r in rows]
+    i = labels.index("xz bpb, same text")
+    assert "Kneser-Ney 4-gram" in labels[i + 1] and rows[i + 1][1:] == ("1.750", "1.750")

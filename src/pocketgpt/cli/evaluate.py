@@ -1,6 +1,6 @@
 """``pocketgpt eval`` and ``pocketgpt report``: score a checkpoint, write a run's report card.
 
-    pocketgpt eval --checkpoint runs/speedrun/sft --tasks bpb,compression,capitals --out eval.json
+    pocketgpt eval --checkpoint runs/speedrun/sft --tasks bpb,compression,ngram,capitals --out eval.json
     pocketgpt eval --checkpoint runs/speedrun/base --tasks bigbench:my_task/task.json --shots 2
     pocketgpt report runs/speedrun/sft --base runs/speedrun/base
 """
@@ -11,13 +11,15 @@ import json
 
 
 def register(sub) -> None:
-    e = sub.add_parser("eval", help="evaluate a checkpoint (bpb, compression, capitals, BIG-bench tasks)")
+    e = sub.add_parser("eval", help="evaluate a checkpoint (bpb, compression, ngram, capitals, BIG-bench tasks)")
     e.add_argument("--checkpoint", required=True, metavar="RUN_DIR", help="run directory or checkpoint")
-    e.add_argument("--tasks", default="bpb,compression,capitals",
-                   help="comma-separated: bpb, compression, capitals, bigbench:PATH/task.json")
+    e.add_argument("--tasks", default="bpb,compression,ngram,capitals",
+                   help="comma-separated: bpb, compression, ngram, capitals, bigbench:PATH/task.json")
     e.add_argument("--out", metavar="FILE.json", help="write every result (replies included) here")
     e.add_argument("--countries", metavar="FILE.json", help="{country: capital} (default: the pinned countryinfo)")
-    e.add_argument("--text", nargs="+", metavar="FILE", help="held-out text for compression (.txt or .jsonl)")
+    e.add_argument("--text", nargs="+", metavar="FILE", help="held-out text for compression and ngram (.txt or .jsonl)")
+    e.add_argument("--ngram-order", type=int, default=5, metavar="N",
+                   help="order of the ngram task's Kneser-Ney model, 1-6 (default 5)")
     e.add_argument("--shots", type=int, default=0, help="few-shot examples for bigbench tasks (default 0)")
     e.add_argument("--limit", type=int, help="at most N countries per split / N BIG-bench examples")
     mode = e.add_mutually_exclusive_group()
@@ -38,7 +40,8 @@ def cmd_eval(args) -> int:
     from pocketgpt.fsio import atomic_write_text
 
     res = evaluate(args.checkpoint, parse_tasks(args.tasks), countries=args.countries, texts=args.text,
-                   bigbench_shots=args.shots, limit=args.limit, assistant=args.assistant)
+                   bigbench_shots=args.shots, limit=args.limit, assistant=args.assistant,
+                   ngram_order=args.ngram_order)
     print("\n".join(summary_lines(res)))
     if args.out:
         atomic_write_text(args.out, json.dumps(res, indent=1))

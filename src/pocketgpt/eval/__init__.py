@@ -1,9 +1,11 @@
-"""Evaluation: ``pocketgpt eval --checkpoint RUN_DIR --tasks bpb,compression,capitals``.
+"""Evaluation: ``pocketgpt eval --checkpoint RUN_DIR --tasks bpb,compression,ngram,capitals``.
 
 Tasks (see each module):
 
 - ``bpb``: bits per byte on the held-out (val) token shards the run was trained with;
 - ``compression``: the model's bpb on held-out *text* next to gzip, bz2 and xz;
+- ``ngram``: a Kneser-Ney n-gram model trained on the run's training tokens, in bpb on the
+  same held-out text (:mod:`.ngram`);
 - ``capitals``: held-out vs training country capitals, assistant (chat) or base (5-shot),
   plus the answer-format rate (:mod:`.capitals`);
 - ``bigbench:PATH``: a BIG-bench ``task.json`` (:mod:`.bigbench`);
@@ -21,8 +23,8 @@ from pathlib import Path
 
 from pocketgpt.errors import UserError
 
-TASKS = ("bpb", "compression", "capitals")
-DEFAULT_TASKS = "bpb,compression,capitals"
+TASKS = ("bpb", "compression", "ngram", "capitals")
+DEFAULT_TASKS = "bpb,compression,ngram,capitals"
 
 
 def parse_tasks(spec: str) -> list[str]:
@@ -100,17 +102,22 @@ def eval_bpb(model, tokenizer, data_dir: Path | None, max_batches: int = 32, bat
 
 
 def evaluate(checkpoint, tasks: list[str] | str = DEFAULT_TASKS, *, countries=None, texts=None,
-             bigbench_shots: int = 0, limit: int | None = None, assistant: bool | None = None) -> dict:
+             bigbench_shots: int = 0, limit: int | None = None, assistant: bool | None = None,
+             ngram_order: int = 5) -> dict:
     """Run ``tasks`` on a checkpoint; returns ``{"checkpoint", "assistant", "tasks": {...}}``.
 
-    ``assistant`` defaults to what the checkpoint says (SFT runs record it).
+    ``assistant`` defaults to what the checkpoint says (SFT runs record it);
+    ``ngram_order`` is the n of the ``ngram`` task's model.
     """
+    from pocketgpt.eval.ngram import DEFAULT_MAX_TRAIN_TOKENS, check_options
     from pocketgpt.train.checkpoint import load_checkpoint
 
     if isinstance(tasks, str):
         tasks = parse_tasks(tasks)
     if limit is not None and limit < 1:  # a negative limit used to slice off the last items silently
         raise UserError(f"--limit: must be >= 1, got {limit}")
+    if "ngram" in tasks:
+        check_options(ngram_order, DEFAULT_MAX_TRAIN_TOKENS)
     for t in texts or []:  # checked before the model loads; a missing one used to end in a traceback
         if not Path(t).is_file():
             raise UserError(f"--text {t}: no such file")
@@ -131,6 +138,10 @@ def evaluate(checkpoint, tasks: list[str] | str = DEFAULT_TASKS, *, countries=No
             from pocketgpt.eval.compression import compression_report
 
             res = compression_report(model, tokenizer, heldout_groups(data_dir, texts))
+        elif task == "ngram":
+            from pocketgpt.eval.ngram import ngram_report
+
+            res = ngram_report(tokenizer, data_dir, heldout_groups(data_dir, texts), order=ngram_order)
         elif task == "capitals":
             from pocketgpt.eval.capitals import evaluate_capitals, load_countries
 
@@ -154,6 +165,10 @@ def summary_lines(result: dict) -> list[str]:
             for g, v in r.items():
                 lines.append(f"  compression[{g}]: model {v['model_bpb']:.3f} bpb; gzip {v['gzip_bpb']:.3f}, "
                              f"bz2 {v['bz2_bpb']:.3f}, xz {v['xz_bpb']:.3f} ({'beats' if v['beats_xz'] else 'loses to'} xz)")
+        elif task == "ngram":
+            for g, v in r.items():
+                lines.append(f"  ngram[{g}]: Kneser-Ney {v['order']}-gram {v['bpb']:.3f} bpb "
+                             f"(trained on {v['train_tokens']:,} tokens)")
         elif task == "capitals":
             h, t = r["held_out"], r["training"]
             lines.append(f"  capitals ({r['mode']}): held-out {_pct(h['accuracy'])} of {h['n']}, "

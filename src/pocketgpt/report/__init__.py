@@ -151,12 +151,17 @@ def eval_rows(base_eval: dict | None, sft_eval: dict) -> list[tuple[str, str, st
         return cur
 
     rows = []
+    order = get(sft_eval["tasks"], "ngram", "general", "order") or get((base_eval or {}).get("tasks"), "ngram",
+                                                                        "general", "order")
+    kn = f"Kneser-Ney {order or 'n'}-gram bpb (trained on the training tokens), same text"
     for label, keys, fmt in (
         ("val bpb (held-out shards)", ("bpb", "val_bpb"), _fmt),
         ("bpb, held-out general text", ("compression", "general", "model_bpb"), _fmt),
         ("xz bpb, same text", ("compression", "general", "xz_bpb"), _fmt),
+        (kn, ("ngram", "general", "bpb"), _fmt),
         ("bpb, held-out encyclopedia text", ("compression", "countries", "model_bpb"), _fmt),
         ("xz bpb, same text", ("compression", "countries", "xz_bpb"), _fmt),
+        (kn, ("ngram", "countries", "bpb"), _fmt),
         ("capitals, held-out countries", ("capitals", "held_out", "accuracy"), _pct),
         ("capitals, held-out, capital not in the name", ("capitals", "held_out", "without_name_contained", "accuracy"), _pct),
         ("capitals, training countries", ("capitals", "training", "accuracy"), _pct),
@@ -170,7 +175,7 @@ def eval_rows(base_eval: dict | None, sft_eval: dict) -> list[tuple[str, str, st
 
 
 def write_report(run_dir: str | Path, base: str | Path | None = None, out_dir: str | Path | None = None,
-                 tasks: str = "bpb,compression,capitals", countries=None) -> Path:
+                 tasks: str = "bpb,compression,ngram,capitals", countries=None) -> Path:
     """Write ``report.md`` and ``plots/*.png``; return the report's path."""
     from pocketgpt.report.plots import plot_run
 

@@ -8,7 +8,7 @@ Stages, in order, each writing one thing under ``--out`` (default ``runs/speedru
     pretrain   base/            the base model (the model shape is picked by measurement)
     chat       chat/            the default SFT conversations (no held-out country in them)
     sft        sft/             the assistant
-    eval       */eval.json      bpb, compression, capitals for base and assistant
+    eval       */eval.json      bpb, compression, ngram, capitals for base and assistant
     report     report.md        the report card and plots/
 
 A stage whose output exists and is valid is skipped, so a rerun after a crash or Ctrl-C
@@ -227,7 +227,8 @@ def _eval(c: Ctx) -> dict:
     for r in ("base", "sft"):
         if (c.out / r / "eval.json").is_file():
             continue
-        res = evaluate(c.out / r, c.cfg.eval_tasks, countries=c.out / "countries.json", limit=c.cfg.eval_limit)
+        res = evaluate(c.out / r, c.cfg.eval_tasks, countries=c.out / "countries.json", limit=c.cfg.eval_limit,
+                       ngram_order=c.cfg.ngram_order)
         atomic_write_text(c.out / r / "eval.json", json.dumps(res, indent=1))
         print("\n".join(summary_lines(res)))
         out[r] = res["seconds"]
