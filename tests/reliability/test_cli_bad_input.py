@@ -215,6 +215,8 @@ CASES = [
      ["nope.txt"]),
     ("eval/limit-negative", ["eval", "--checkpoint", "{ckpt}", "--tasks", "capitals", "--limit", "-1"],
      ["--limit"]),
+    ("eval/ngram-order-out-of-range", ["eval", "--checkpoint", "{ckpt}", "--tasks", "ngram", "--ngram-order", "9"],
+     ["--ngram-order", "9"]),
     ("eval/assistant-and-base", ["eval", "--checkpoint", "{ckpt}", "--assistant", "--base"], ["--base"]),
     ("report/missing-run", ["report", D + "/nope"], ["nope"]),
     ("report/empty-run-dir", ["report", D + "/empty_dir"], ["empty_dir"]),

@@ -76,7 +76,7 @@ PRESETS = {
         tokenizer_chars={"general": 200_000, "countries": 100_000}, shard_workers=1,
         candidates=(dict(n_layer=1, n_head=2, n_embd=32),),
         pretrain_overrides=dict(block_size=64, batch_size=4, eval_every=10, eval_batches=2, lr=3e-3),
-        pretrain_max_steps=12, sft_max_steps=6, eval_limit=2, measure_seconds=0.2,
+        pretrain_max_steps=12, sft_max_steps=6, eval_limit=2, measure_seconds=0.2, ngram_order=3,
         chat_overrides=dict(capital_chains=5, greeting_wraps=3, identity_copies=1),
     ),
 }
