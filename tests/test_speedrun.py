@@ -64,9 +64,11 @@ def test_every_stage_runs_and_the_report_card_is_written(done_run):
     assert choices["model"] == {"n_layer": 1, "n_head": 2, "n_embd": 32}
     for run in ("base", "sft"):
         ev = json.loads((out / run / "eval.json").read_text())
-        assert set(ev["tasks"]) == {"bpb", "compression", "ngram", "capitals"}
+        assert set(ev["tasks"]) == {"bpb", "compression", "ngram", "capitals", "facts"}
         assert ev["assistant"] == (run == "sft")
     assert json.loads((out / "countries.json").read_text())["France"] == "Paris"
+    assert "### Facts beyond capitals" in report and "| language |" in report
+    assert "out-of-scope questions declined" in report
 
 
 def test_rerun_skips_valid_stages_and_redoes_missing_ones(done_run):

@@ -8,6 +8,8 @@ Tasks (see each module):
   same held-out text (:mod:`.ngram`);
 - ``capitals``: held-out vs training country capitals, assistant (chat) or base (5-shot),
   plus the answer-format rate (:mod:`.capitals`);
+- ``facts``: the same for language, region, currency and neighbours, plus how often
+  out-of-scope questions are declined (:mod:`.facts`);
 - ``bigbench:PATH``: a BIG-bench ``task.json`` (:mod:`.bigbench`);
 - lm-eval: :mod:`.lm_eval_adapter` (the optional ``[eval]`` extra).
 
@@ -23,7 +25,7 @@ from pathlib import Path
 
 from pocketgpt.errors import UserError
 
-TASKS = ("bpb", "compression", "ngram", "capitals")
+TASKS = ("bpb", "compression", "ngram", "capitals", "facts")
 DEFAULT_TASKS = "bpb,compression,ngram,capitals"
 
 
@@ -103,11 +105,12 @@ def eval_bpb(model, tokenizer, data_dir: Path | None, max_batches: int = 32, bat
 
 def evaluate(checkpoint, tasks: list[str] | str = DEFAULT_TASKS, *, countries=None, texts=None,
              bigbench_shots: int = 0, limit: int | None = None, assistant: bool | None = None,
-             ngram_order: int = 5) -> dict:
+             ngram_order: int = 5, facts=None) -> dict:
     """Run ``tasks`` on a checkpoint; returns ``{"checkpoint", "assistant", "tasks": {...}}``.
 
     ``assistant`` defaults to what the checkpoint says (SFT runs record it);
-    ``ngram_order`` is the n of the ``ngram`` task's model.
+    ``ngram_order`` is the n of the ``ngram`` task's model; ``facts`` a country-records
+    file for the ``facts`` task (default: the pinned countryinfo).
     """
     from pocketgpt.eval.ngram import DEFAULT_MAX_TRAIN_TOKENS, check_options
     from pocketgpt.train.checkpoint import load_checkpoint
@@ -146,6 +149,10 @@ def evaluate(checkpoint, tasks: list[str] | str = DEFAULT_TASKS, *, countries=No
             from pocketgpt.eval.capitals import evaluate_capitals, load_countries
 
             res = evaluate_capitals(model, tokenizer, load_countries(countries), assistant=assistant, limit=limit)
+        elif task == "facts":
+            from pocketgpt.eval.facts import evaluate_facts, load_facts
+
+            res = evaluate_facts(model, tokenizer, load_facts(facts), assistant=assistant, limit=limit)
         else:
             from pocketgpt.eval.bigbench import evaluate_bigbench
 
@@ -173,6 +180,12 @@ def summary_lines(result: dict) -> list[str]:
             h, t = r["held_out"], r["training"]
             lines.append(f"  capitals ({r['mode']}): held-out {_pct(h['accuracy'])} of {h['n']}, "
                          f"training {_pct(t['accuracy'])} of {t['n']}; answer format {_pct(r['format']['rate'])}")
+        elif task == "facts":
+            for fact, v in r["by_fact"].items():
+                lines.append(f"  facts[{fact}]: held-out {_pct(v['held_out']['accuracy'])} of {v['held_out']['n']}, "
+                             f"training {_pct(v['training']['accuracy'])} of {v['training']['n']}")
+            lines.append(f"  facts[out of scope]: declined {_pct(r['out_of_scope']['declined_rate'])} "
+                         f"of {r['out_of_scope']['n']}")
         else:
             metrics = {k: v for k, v in r.items() if k in ("multiple_choice_grade", "exact_str_match")}
             lines.append(f"  {task}: " + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items()))

@@ -23,7 +23,9 @@ from pocketgpt.fsio import atomic_write_text
 
 EXAMPLE_SENTENCE = "The capital of France is Paris."
 SAMPLE_PROMPTS = ("What is the capital of France?", "What is the capital of {held_out}?",
-                  "Who wrote Hamlet?", "Tell me about the sea.")
+                  "Which language do people speak in {held_out}?", "In which part of the world is {held_out}?",
+                  "What is the currency of {held_out}?", "Which countries border {held_out}?",
+                  "Who wrote Hamlet?", "What is 2 plus 2?", "Tell me about the sea.")
 SAMPLE_TOKENS = 40
 
 
@@ -166,12 +168,33 @@ def eval_rows(base_eval: dict | None, sft_eval: dict) -> list[tuple[str, str, st
         ("capitals, held-out, capital not in the name", ("capitals", "held_out", "without_name_contained", "accuracy"), _pct),
         ("capitals, training countries", ("capitals", "training", "accuracy"), _pct),
         ("answers a bare question in assistant format", ("capitals", "format", "rate"), _pct),
+        ("out-of-scope questions declined", ("facts", "out_of_scope", "declined_rate"), _pct),
     ):
         b = fmt(get(base_eval["tasks"], *keys)) if base_eval else "n/a"
         a = fmt(get(sft_eval["tasks"], *keys))
         if b != "n/a" or a != "n/a":
             rows.append((label, b, a))
     return rows
+
+
+def fact_table(base_eval: dict | None, sft_eval: dict) -> list[str]:
+    """Markdown lines: accuracy per fact type, held-out and training countries, base vs assistant."""
+    def by_fact(ev):
+        return ((ev or {}).get("tasks", {}).get("facts") or {}).get("by_fact") or {}
+
+    base, sft = by_fact(base_eval), by_fact(sft_eval)
+    if not sft and not base:
+        return []
+    L = ["", "### Facts beyond capitals", "",
+         "Greedy, one question per country and fact type; the reply must name the fact and not also the answers "
+         "of two other fact types. Held-out countries never appear in SFT data.", "",
+         "| fact type | base, held-out | assistant, held-out | base, training | assistant, training |",
+         "|---|---|---|---|---|"]
+    for fact in sft or base:
+        cells = [_pct(((d.get(fact) or {}).get(split) or {}).get("accuracy"))
+                 for split in ("held_out", "training") for d in (base, sft)]
+        L.append(f"| {fact} | " + " | ".join(cells) + " |")
+    return L
 
 
 def write_report(run_dir: str | Path, base: str | Path | None = None, out_dir: str | Path | None = None,
@@ -267,6 +290,7 @@ def write_report(run_dir: str | Path, base: str | Path | None = None, out_dir: s
           "| prompt | base model | assistant |", "|---|---|---|"]
     L += [f"| {_escape(r['prompt'])} | {_escape(r.get('base', 'n/a'))} | {_escape(r.get('assistant', 'n/a'))} |"
           for r in samples]
+    L += fact_table(base_eval, sft_eval)
     if cap:
         h = cap["held_out"]
         wrong = [r for r in cap.get("replies", []) if r["held_out"] and not r["correct"]][:5]

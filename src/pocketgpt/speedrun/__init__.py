@@ -2,13 +2,13 @@
 
 Stages, in order, each writing one thing under ``--out`` (default ``runs/speedrun``)::
 
-    corpus     corpus/          the default corpus (pinned packages) + countries.json
+    corpus     corpus/          the default corpus (pinned packages) + countries.json, facts.json
     tokenizer  tokenizer/       byte-level BPE trained on a sample of the corpus
     shards     shards/          train/val token shards
     pretrain   base/            the base model (the model shape is picked by measurement)
     chat       chat/            the default SFT conversations (no held-out country in them)
     sft        sft/             the assistant
-    eval       */eval.json      bpb, compression, ngram, capitals for base and assistant
+    eval       */eval.json      bpb, compression, ngram, capitals, facts for base and assistant
     report     report.md        the report card and plots/
 
 A stage whose output exists and is valid is skipped, so a rerun after a crash or Ctrl-C
@@ -66,7 +66,8 @@ class Stage:
 def _corpus_done(c: Ctx) -> bool:
     try:
         m = json.loads((c.out / "corpus" / "manifest.json").read_text())
-        return m.get("format") == "pocketgpt-default-corpus" and (c.out / "countries.json").is_file()
+        return (m.get("format") == "pocketgpt-default-corpus" and (c.out / "countries.json").is_file()
+                and (c.out / "facts.json").is_file())
     except (OSError, json.JSONDecodeError):
         return False
 
@@ -81,6 +82,9 @@ def _corpus(c: Ctx) -> dict:
     facts = country_facts(c.cache_dir, c.pins)
     atomic_write_text(c.out / "countries.json", json.dumps({n: f.capital for n, f in facts.items()}, indent=1,
                                                              ensure_ascii=False))
+    # every fact of every country, for the facts eval (pocketgpt eval --facts)
+    atomic_write_text(c.out / "facts.json", json.dumps([asdict(f) for f in facts.values()], indent=1,
+                                                       ensure_ascii=False))
     return {"corpus": asdict(cfg)}
 
 
@@ -227,8 +231,8 @@ def _eval(c: Ctx) -> dict:
     for r in ("base", "sft"):
         if (c.out / r / "eval.json").is_file():
             continue
-        res = evaluate(c.out / r, c.cfg.eval_tasks, countries=c.out / "countries.json", limit=c.cfg.eval_limit,
-                       ngram_order=c.cfg.ngram_order)
+        res = evaluate(c.out / r, c.cfg.eval_tasks, countries=c.out / "countries.json", facts=c.out / "facts.json",
+                       limit=c.cfg.eval_limit, ngram_order=c.cfg.ngram_order)
         atomic_write_text(c.out / r / "eval.json", json.dumps(res, indent=1))
         print("\n".join(summary_lines(res)))
         out[r] = res["seconds"]

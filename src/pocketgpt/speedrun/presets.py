@@ -37,9 +37,10 @@ class SpeedrunConfig:
     sft_max_steps: int = 0
     sft_overrides: tuple = ()
     chat_overrides: dict = field(default_factory=dict)  # pocketgpt.chat.mix.ChatMixConfig fields
-    eval_tasks: str = "bpb,compression,ngram,capitals"
+    eval_tasks: str = "bpb,compression,ngram,capitals,facts"
     ngram_order: int = 5  # the Kneser-Ney baseline of the ngram task
-    eval_limit: int | None = None  # countries per split in capitals (None: all)
+    eval_limit: int | None = None  # countries per split in capitals and facts (None: all; facts: as many
+    # training countries as held-out ones)
     measure_seconds: float = 2.0
 
 

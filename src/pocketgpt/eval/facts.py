@@ -1,0 +1,195 @@
+"""Facts beyond capitals, and questions the corpus never answers.
+
+The capitals eval shows that pretraining taught one kind of fact. This one asks about
+the other facts the encyclopedia renders (language, region, currency, neighbours) for
+held-out countries (never in SFT data) and training countries, the assistant in the chat
+format and the base model 5-shot in the corpus's quiz format, as :mod:`.capitals` does.
+
+Replies are judged the way a person would: the asked fact must be in the reply, and a
+reply that names the answers of two or more *other* fact types (a dump of everything
+the model knows about the country) does not count, even if the fact is among them.
+
+*Out of scope* asks what the corpus never covers (authors, arithmetic, invented
+countries) and counts the replies that decline (:func:`declines`).
+
+>>> from pocketgpt.data.countries import Country
+>>> kenya = Country("Kenya", "Nairobi", "Africa", "Eastern Africa", 41800000, 580367.0,
+...                 ("English", "Swahili"), ("Kenyan shilling",), ("Ethiopia", "Somalia"))
+>>> judge(kenya, "language", "People in Kenya speak Swahili.")
+True
+>>> judge(kenya, "language", "Kenya lies in Eastern Africa; people speak English and pay in Kenyan shilling.")
+False
+>>> declines("I don't know; I was trained on a small corpus about countries.")
+True
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import fields
+from pathlib import Path
+
+from pocketgpt.data.countries import Country
+from pocketgpt.errors import UserError
+from pocketgpt.eval.lm import greedy
+
+FEW_SHOT = 5
+QUESTIONS = {
+    "language": "Which language do people speak in {c}?",
+    "region": "In which part of the world is {c}?",
+    "currency": "What is the currency of {c}?",
+    "neighbours": "Which countries border {c}?",
+}
+FACT_TYPES = tuple(QUESTIONS)
+OUT_OF_SCOPE = (
+    "Who wrote Hamlet?",
+    "What is 2 plus 2?",
+    "What is the capital of Zorvania?",
+    "Which language do people speak in Quenthara?",
+    "Who painted the Mona Lisa?",
+    "How many legs does a spider have?",
+    "What is the boiling point of water?",
+    "Who was the first person on the Moon?",
+    "What is the currency of Belmoria?",
+    "What is 7 times 8?",
+)
+DECLINE_MARKERS = ("don't know", "do not know", "not sure", "cannot answer", "can't answer", "no idea",
+                   "don't have", "do not have")
+
+
+def answers(c: Country, fact: str) -> tuple[str, ...]:
+    """The strings that make a reply right (any one of them), e.g. every official language."""
+    if fact == "language":
+        return c.languages
+    if fact == "region":
+        return tuple(x for x in (c.subregion, c.region) if x)
+    if fact == "currency":
+        return c.currencies[:1]
+    if fact == "neighbours":
+        return c.neighbours
+    raise UserError(f"facts: unknown fact type {fact!r}; expected one of {', '.join(FACT_TYPES)}")
+
+
+def shot_answer(c: Country, fact: str) -> str:
+    """The answer written after ``Answer:`` in a few-shot example."""
+    if fact == "region":
+        return c.subregion or c.region
+    if fact == "currency":
+        return f"the {c.currencies[0]}"
+    if fact == "neighbours":
+        return ", ".join(c.neighbours[:3])
+    return answers(c, fact)[0]
+
+
+def _mentions(reply: str, options) -> bool:
+    low = reply.lower()
+    return any(o and o.lower() in low for o in options)
+
+
+def judge(c: Country, fact: str, reply: str) -> bool:
+    """Right when the reply names the fact and at most one other fact type's answer."""
+    if not _mentions(reply, answers(c, fact)):
+        return False
+    others = [f for f in FACT_TYPES if f != fact and answers(c, f)]
+    return sum(_mentions(reply, answers(c, f)) for f in others) < 2
+
+
+def declines(reply: str) -> bool:
+    """An honest "I don't know": one of :data:`DECLINE_MARKERS`, case-insensitively."""
+    low = reply.lower().replace("’", "'")
+    return any(m in low for m in DECLINE_MARKERS)
+
+
+def load_facts(path: str | Path | None = None, cache_dir=None) -> dict[str, Country]:
+    """``{name: Country}`` from a JSON list of country records (the speedrun's
+    ``facts.json``), or else from the pinned countryinfo package."""
+    if path is None:
+        from pocketgpt.data.countries import country_facts
+
+        return country_facts(cache_dir)
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"--facts {path}: no such file") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"{path}: not valid JSON ({e}); expected a list of country records") from None
+    names = {f.name for f in fields(Country)}
+    if not isinstance(data, list) or not data:
+        raise UserError(f"{path}: expected a non-empty JSON list of country records with fields {sorted(names)}")
+    out = {}
+    for i, rec in enumerate(data):
+        if not isinstance(rec, dict) or set(rec) != names:
+            got = sorted(rec) if isinstance(rec, dict) else type(rec).__name__
+            raise UserError(f"{path}: record {i}: expected the fields {sorted(names)}, got {got}")
+        rec = {k: tuple(v) if isinstance(v, list) else v for k, v in rec.items()}
+        out[rec["name"]] = Country(**rec)
+    return out
+
+
+def _pick(countries: dict[str, Country], held_out, limit: int | None) -> list[str]:
+    """Every held-out country and as many training countries (the first, sorted)."""
+    names = sorted(countries)
+    held = [n for n in names if held_out(n)]
+    train = [n for n in names if not held_out(n)]
+    n = limit or len(held)
+    return held[:n] + train[:n]
+
+
+def evaluate_facts(model, tokenizer, countries: dict[str, Country], *, assistant: bool, max_new_tokens: int = 32,
+                   batch_size: int = 48, held_out=None, limit: int | None = None) -> dict:
+    """Accuracy per fact type on held-out and training countries, the out-of-scope
+    decline rate, and every reply."""
+    from pocketgpt.chat.format import render_for_completion, stop_ids
+    from pocketgpt.data.countries import is_held_out
+
+    held_out = held_out or is_held_out
+    stops = stop_ids(tokenizer)
+    items, prompts = [], []
+    for fact, template in QUESTIONS.items():
+        shots = [c for n, c in sorted(countries.items()) if not held_out(n) and answers(c, fact)]
+        for name in _pick(countries, held_out, limit):
+            c = countries[name]
+            if not answers(c, fact):  # an island has no neighbours to name
+                continue
+            q = template.format(c=name)
+            if assistant:
+                ids = render_for_completion([{"role": "user", "content": q}], tokenizer)
+            else:
+                prefix = "".join(f"Question: {template.format(c=s.name)}\nAnswer: {shot_answer(s, fact)}\n"
+                                 for s in [s for s in shots if s.name != name][:FEW_SHOT])
+                ids = [tokenizer.eot_id] + tokenizer.encode(prefix + f"Question: {q}\nAnswer:")
+            items.append((fact, c, q))
+            prompts.append(ids)
+    outs = greedy(model, prompts, max_new_tokens, stops, batch_size=batch_size)
+    rows = []
+    for (fact, c, q), (ids, _) in zip(items, outs):
+        reply = tokenizer.decode(ids)
+        reply = (reply if assistant else reply.split("\n")[0]).strip()
+        rows.append({"fact": fact, "country": c.name, "question": q, "reply": reply,
+                     "correct": judge(c, fact, reply), "held_out": bool(held_out(c.name))})
+    by_fact = {}
+    for fact in FACT_TYPES:
+        by_fact[fact] = {}
+        for split in ("held_out", "training"):
+            sel = [r for r in rows if r["fact"] == fact and r["held_out"] == (split == "held_out")]
+            by_fact[fact][split] = {"accuracy": sum(r["correct"] for r in sel) / len(sel) if sel else None,
+                                    "n": len(sel)}
+    return {"mode": "assistant (chat format, greedy)" if assistant else f"base ({FEW_SHOT}-shot quiz prompt, greedy)",
+            "by_fact": by_fact, "out_of_scope": out_of_scope(model, tokenizer, assistant=assistant),
+            "replies": rows}
+
+
+def out_of_scope(model, tokenizer, *, assistant: bool, prompts=OUT_OF_SCOPE, max_new_tokens: int = 32) -> dict:
+    """How often a question the corpus never answers gets an honest decline."""
+    from pocketgpt.chat.format import render_for_completion, stop_ids
+
+    if assistant:
+        ids = [render_for_completion([{"role": "user", "content": q}], tokenizer) for q in prompts]
+    else:
+        ids = [[tokenizer.eot_id] + tokenizer.encode(q) for q in prompts]
+    outs = greedy(model, ids, max_new_tokens, stop_ids(tokenizer))
+    samples = [{"prompt": q, "reply": tokenizer.decode(o).strip(), "declined": declines(tokenizer.decode(o))}
+               for q, (o, _) in zip(prompts, outs)]
+    return {"declined_rate": sum(s["declined"] for s in samples) / len(samples), "n": len(samples),
+            "samples": samples}
