@@ -101,3 +101,32 @@ def test_cli_default_chat(built, tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert rc == 0 and "5 held-out countries never appear" in out
     assert len(read_jsonl(tmp_path / "c" / "chat.jsonl")) > 50
+
+
+def test_facts_of_every_type_for_training_countries(built):
+    from pocketgpt.chat.mix import FACT_QA
+
+    _, _, report, convs = built
+    facts = [c for c in convs if c.meta["source"] == "facts"]
+    asked = {q.format(c="France"): fact for fact, (qs, _) in FACT_QA.items() for q in qs}
+    seen = {asked[c.messages[-2]["content"]] for c in facts if c.messages[-2]["content"] in asked}
+    france = next(c for c in STAND_IN_COUNTRIES if c["name"] == "France")
+    assert seen >= {"language", "region", "currency"} | ({"neighbours"} if france.get("borders") else set())
+    for c in facts:  # replies name the country first, as the encyclopedia does
+        reply = c.messages[-1]["content"]
+        assert reply.endswith(".") and any(n["name"] in reply for n in STAND_IN_COUNTRIES)
+    assert report["sources"]["facts"]["conversations"] == len(facts) > 0
+
+
+def test_unknown_questions_decline_and_are_not_the_evals(built):
+    from pocketgpt.eval.facts import OUT_OF_SCOPE, declines
+
+    _, _, report, convs = built
+    unknown = [c for c in convs if c.meta["source"] == "unknown"]
+    assert len(unknown) == report["sources"]["unknown"]["conversations"] == ChatMixConfig().unknown
+    assert all(declines(c.messages[-1]["content"]) for c in unknown)
+    asked = {c.messages[-2]["content"] for c in unknown}
+    assert not asked & set(OUT_OF_SCOPE)  # the eval's questions stay unseen
+    real = {_fold(c["name"]) for c in STAND_IN_COUNTRIES}
+    for q in asked:
+        assert not any(re.search(rf"(?<!\w){re.escape(n)}(?!\w)", _fold(q)) for n in real), q

@@ -12,6 +12,12 @@ Sources (each conversation carries ``"source"``):
   phrasings. Answers are full sentences that name the country first ("The capital of
   France is Paris."): measured, this reply form keeps pretraining knowledge usable for
   held-out countries, while short replies ("Paris.") lost most of it.
+- ``facts``: questions and answers about the other facts of the training countries
+  (language, region, currency, neighbours), answered country first in the encyclopedia's
+  own sentence forms ("People in Kenya speak English and Swahili.").
+- ``unknown``: questions the corpus cannot answer (invented countries, books, arithmetic,
+  inventors), answered with an honest "I don't know" that says what the model was
+  trained on. None of them is a question the ``facts`` eval asks.
 - ``identity``: short conversations saying truthfully what pocketgpt is.
 - ``multi``: multi-turn conversations (several capital questions in a row, a greeting,
   thanks, an identity follow-up), some with a system message.
@@ -54,6 +60,32 @@ QUESTIONS = (
 )
 # Country first, as in the pretraining encyclopedia; the first form is used most.
 ANSWERS = ("The capital of {c} is {cap}.",) * 3 + ("The capital city of {c} is {cap}.", "{c}'s capital is {cap}.")
+
+FACT_QA = {
+    "language": (("Which language do people speak in {c}?", "What language is spoken in {c}?",
+                  "What do people speak in {c}?", "What is the official language of {c}?"),
+                 ("People in {c} speak {langs}.", "In {c}, people speak {langs}.")),
+    "region": (("In which part of the world is {c}?", "Where is {c}?", "Where is {c} located?",
+                "Which region is {c} in?"),
+               ("{c} lies in {where}.", "{c} is located in {where}.")),
+    "currency": (("What is the currency of {c}?", "Which currency is used in {c}?", "What money do they use in {c}?"),
+                 ("The currency of {c} is the {cur}.", "In {c} people pay with the {cur}.")),
+    "neighbours": (("Which countries border {c}?", "What are the neighbours of {c}?", "Which countries are next to {c}?"),
+                   ("{c} borders {nb}.", "The neighbours of {c} are {nb}.")),
+}
+UNKNOWN_REPLIES = (
+    "I don't know. I was trained on a small corpus about countries, and it does not cover that.",
+    "I'm not sure. I am a small model trained mostly on facts about countries, so I cannot answer that.",
+    "I don't know the answer to that. My training text was mostly about the countries of the world.",
+)
+# Questions out of the corpus's reach; {x} is an invented name, {a} and {b} numbers.
+UNKNOWN_QUESTIONS = (
+    "What is the capital of {x}?", "Which language do people speak in {x}?", "What is the currency of {x}?",
+    "Where is {x}?", "Who wrote the book {x}?", "Who painted {x}?", "Who invented the {x}?",
+    "What is {a} plus {b}?", "What is {a} times {b}?", "How much is {a} minus {b}?",
+    "Who won the football match yesterday?", "What will the weather be tomorrow?", "What time is it?",
+)
+SYLLABLES = ("bar", "ven", "tor", "lia", "mon", "dra", "kel", "sum", "pra", "ost", "vin", "ria", "zel", "qua", "nor")
 
 IDENTITY = (
     (("Who are you?", "What are you?", "Introduce yourself."),
@@ -107,6 +139,8 @@ class ChatMixConfig:
     capital_chains: int = 150  # conversations asking 2-3 capitals in a row
     greeting_wraps: int = 100  # greeting -> capital question -> thanks
     identity_copies: int = 6  # renderings of each identity question group
+    fact_phrasings: int = 2  # Q&A per training country and fact type (language, region, currency, neighbours)
+    unknown: int = 300  # out-of-scope questions answered "I don't know"
     system_fraction: float = 0.1  # share of generated conversations given a system message
     chatterbot: bool = True
     max_turns: int = 8  # chatterbot dialogues longer than this are cut into pieces
@@ -188,6 +222,57 @@ def capital_conversations(train_countries: list, cfg: ChatMixConfig, rng: random
     return out
 
 
+def _join(items) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def fact_answer(country, fact: str, template: str) -> str | None:
+    """One reply sentence about ``fact``, or None when the country has no such fact.
+
+    >>> from pocketgpt.data.countries import Country
+    >>> k = Country("Kenya", "Nairobi", "Africa", "Eastern Africa", 1, 1.0, ("English", "Swahili"), (), ())
+    >>> fact_answer(k, "language", FACT_QA["language"][1][0])
+    'People in Kenya speak English and Swahili.'
+    """
+    c = country
+    values = {"language": c.languages, "region": (c.subregion or c.region,) if c.region else (),
+              "currency": c.currencies[:1], "neighbours": c.neighbours}[fact]
+    if not values:
+        return None
+    where = f"{c.subregion}, in {c.region}" if c.subregion and c.subregion != c.region else c.region
+    return template.format(c=c.name, langs=_join(c.languages), where=where, cur=values[0], nb=_join(values))
+
+
+def fact_conversations(train_countries: list, cfg: ChatMixConfig, rng: random.Random) -> list[Conversation]:
+    out = []
+    for c in train_countries:
+        for fact, (questions, answers) in FACT_QA.items():
+            for q in rng.sample(questions, min(cfg.fact_phrasings, len(questions))):
+                a = fact_answer(c, fact, rng.choice(answers))
+                if a is not None:
+                    out.append(_conv([("user", q.format(c=c.name)), ("assistant", a)], "facts", _system(cfg, rng)))
+    return out
+
+
+def invented_name(rng: random.Random, real: set[str]) -> str:
+    """A made-up place or title such as 'Venmonria', never a real country's name."""
+    while True:
+        name = "".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 3))).capitalize()
+        if fold(name) not in real:
+            return name
+
+
+def unknown_conversations(countries: dict, cfg: ChatMixConfig, rng: random.Random) -> list[Conversation]:
+    """``cfg.unknown`` questions the model cannot know, each answered with an honest decline.
+    (The tests check that none is a question the facts eval asks.)"""
+    real = {fold(c.name) for c in countries.values()} | {fold(c.capital) for c in countries.values()}
+    out = []
+    for _ in range(cfg.unknown):
+        q = rng.choice(UNKNOWN_QUESTIONS).format(x=invented_name(rng, real), a=rng.randint(3, 99), b=rng.randint(3, 99))
+        out.append(_conv([("user", q), ("assistant", rng.choice(UNKNOWN_REPLIES))], "unknown", _system(cfg, rng)))
+    return out
+
+
 def _system(cfg: ChatMixConfig, rng: random.Random) -> str | None:
     return rng.choice(SYSTEMS) if rng.random() < cfg.system_fraction else None
 
@@ -237,6 +322,8 @@ def build_chat_mix(countries: dict, chatterbot_archive=None, cfg: ChatMixConfig 
             raise UserError("default-chat: chatterbot is enabled but no chatterbot-corpus archive was given")
         sources["chatterbot"], report["chatterbot"] = parse_chatterbot(chatterbot_archive, cfg.max_turns)
     sources["capitals"] = capital_conversations(train_countries, cfg, rng)
+    sources["facts"] = fact_conversations(train_countries, cfg, rng)
+    sources["unknown"] = unknown_conversations(countries, cfg, rng)
     sources["identity"] = identity_conversations(rng, cfg.identity_copies)
     sources["multi"] = multi_turn_conversations(train_countries, cfg, rng)
     kept, counts = [], {}
@@ -263,7 +350,8 @@ def build_default_chat(out_dir, cfg: ChatMixConfig | None = None, *, cache_dir=N
     if out_dir.exists() and not overwrite:
         raise UserError(f"--out {out_dir}: already exists; pass --overwrite to replace it")
     cfg = cfg or ChatMixConfig()
-    for key in ("capital_phrasings", "capital_chains", "greeting_wraps", "identity_copies", "max_turns"):
+    for key in ("capital_phrasings", "capital_chains", "greeting_wraps", "identity_copies", "max_turns",
+                "fact_phrasings", "unknown"):
         if getattr(cfg, key) < 0:  # a negative count used to reach random.sample as a ValueError
             raise UserError(f"--{key.replace('_', '-')}: {getattr(cfg, key)}; expected a count >= 0")
     pins = pins or PINS
