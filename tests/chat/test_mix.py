@@ -130,3 +130,12 @@ def test_unknown_questions_decline_and_are_not_the_evals(built):
     real = {_fold(c["name"]) for c in STAND_IN_COUNTRIES}
     for q in asked:
         assert not any(re.search(rf"(?<!\w){re.escape(n)}(?!\w)", _fold(q)) for n in real), q
+
+
+def test_fact_answer_with_missing_facts():
+    from pocketgpt.chat.mix import FACT_QA, fact_answer
+    from pocketgpt.data.countries import Country
+
+    bare = Country("Nowhere Isle", "Port", "Oceania", "", None, None, (), (), ())
+    assert [fact_answer(bare, f, FACT_QA[f][1][0]) for f in ("language", "currency", "neighbours")] == [None] * 3
+    assert fact_answer(bare, "region", FACT_QA["region"][1][0]) == "Nowhere Isle lies in Oceania."

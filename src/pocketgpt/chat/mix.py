@@ -239,8 +239,14 @@ def fact_answer(country, fact: str, template: str) -> str | None:
               "currency": c.currencies[:1], "neighbours": c.neighbours}[fact]
     if not values:
         return None
-    where = f"{c.subregion}, in {c.region}" if c.subregion and c.subregion != c.region else c.region
-    return template.format(c=c.name, langs=_join(c.languages), where=where, cur=values[0], nb=_join(values))
+    if fact == "language":
+        return template.format(c=c.name, langs=_join(values))
+    if fact == "region":
+        where = f"{c.subregion}, in {c.region}" if c.subregion and c.subregion != c.region else c.region
+        return template.format(c=c.name, where=where)
+    if fact == "currency":
+        return template.format(c=c.name, cur=values[0])
+    return template.format(c=c.name, nb=_join(values))
 
 
 def fact_conversations(train_countries: list, cfg: ChatMixConfig, rng: random.Random) -> list[Conversation]:
