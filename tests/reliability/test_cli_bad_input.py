@@ -39,6 +39,17 @@ def fx(tiny_data, base_run, tmp_path_factory):
     (d / "chat_messages_str.jsonl").write_text(json.dumps({"messages": "hello"}) + "\n")
     (d / "chat_bad_role.jsonl").write_text(json.dumps({"messages": [{"role": "wizard", "content": "x"},
                                                                     {"role": "assistant", "content": "y"}]}) + "\n")
+    # chat sets by shape: parquet in neither shape, a row without messages, an empty
+    # conversation, a tool turn
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.Table.from_pylist([{"prompt": "Hi", "completion": "Hello"}]), d / "chat_neither.parquet")
+    (d / "chat_no_messages.jsonl").write_text(json.dumps(chat) + "\n" + json.dumps({"text": "Hi"}) + "\n")
+    pq.write_table(pa.Table.from_pylist([chat, {"messages": []}]), d / "chat_empty_conv.parquet")
+    (d / "chat_tool_role.jsonl").write_text(json.dumps({"messages": [
+        {"role": "user", "content": "2+2?"}, {"role": "tool", "content": "4"},
+        {"role": "assistant", "content": "4."}]}) + "\n")
     (d / "countries_list.json").write_text('["France", "Paris"]')
     (d / "countries_num.json").write_text('{"France": 3}')
     (d / "fewshot_types.jsonl").write_text('{"input": 1, "output": [2]}\n')
@@ -165,6 +176,19 @@ CASES = [
                                "--out", O + "/s", "--no-progress"], ["chat_messages_str.jsonl:1", "messages"]),
     ("sft/unknown-role", ["sft", "--base", "{ckpt}", "--data", D + "/chat_bad_role.jsonl", "--out", O + "/s", "--no-progress"],
      ["chat_bad_role.jsonl:1", "wizard"]),
+    ("sft/parquet-neither-shape", ["sft", "--base", "{ckpt}", "--data", D + "/chat_neither.parquet", "--out", O + "/s",
+                                   "--no-progress"], ["chat_neither.parquet", "'prompt', 'completion'", "message_id"]),
+    ("sft/row-without-messages", ["sft", "--base", "{ckpt}", "--data", D + "/chat_no_messages.jsonl", "--out",
+                                  O + "/s", "--no-progress"], ["chat_no_messages.jsonl:2", "'messages'", "'text'"]),
+    ("sft/empty-conversation", ["sft", "--base", "{ckpt}", "--data", D + "/chat_empty_conv.parquet", "--out",
+                                O + "/s", "--no-progress"], ["chat_empty_conv.parquet: row 2", "non-empty"]),
+    ("sft/tool-role", ["sft", "--base", "{ckpt}", "--data", D + "/chat_tool_role.jsonl", "--out", O + "/s",
+                       "--no-progress"], ["chat_tool_role.jsonl:1", "'tool'", "--drop-unknown-roles"]),
+    ("sft/field-not-found", ["sft", "--base", "{ckpt}", "--data", D + "/chat_ok.jsonl", "--field", "conversation",
+                             "--out", O + "/s", "--no-progress"], ["chat_ok.jsonl", "'conversation'", "'messages'"]),
+    ("sft/all-rows-bad-with-skip-bad", ["sft", "--base", "{ckpt}", "--data", D + "/chat_content_int.jsonl",
+                                        "--skip-bad", "--out", O + "/s", "--no-progress"],
+     ["chat_content_int.jsonl", "all 1 rows were bad"]),
     ("sft/truncated-base-checkpoint", ["sft", "--base", D + "/ckpt_truncated", "--data", D + "/chat_ok.jsonl",
                                        "--out", O + "/s", "--no-progress"], ["ckpt_truncated", "no valid checkpoint"]),
     ("sft/compute-frac-out-of-range", ["sft", "--base", "{ckpt}", "--data", D + "/chat_ok.jsonl", "--out", O + "/s",

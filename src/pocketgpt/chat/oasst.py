@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pocketgpt.chat.conversation import Conversation
+from pocketgpt.chat.rows import OASST_COLUMNS as REQUIRED
+from pocketgpt.chat.rows import columns, is_parquet, iter_rows
 from pocketgpt.errors import UserError
-from pocketgpt.fsio import read_jsonl_objects
 
-REQUIRED = ("message_id", "parent_id", "role", "text", "lang", "rank")
 ROLE_MAP = {"prompter": "user", "assistant": "assistant"}
 
 
@@ -41,24 +41,18 @@ class OasstImport:
 
 
 def read_rows(path: str | Path) -> list[dict]:
-    """Rows of an oasst export, from ``.parquet`` or JSON Lines (optionally ``.gz``)."""
+    """Rows of an oasst export, from ``.parquet`` (a row group at a time) or JSON Lines
+    (optionally ``.gz``); each row's ``_where`` names it for errors."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: no such file; expected an OpenAssistant export (.jsonl or .parquet)")
-    if path.suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        try:
-            table = pq.read_table(path)
-        except Exception as e:  # pyarrow raises several types for a bad file
-            raise UserError(f"{path}: not a readable parquet file ({e})") from None
-        missing = [c for c in REQUIRED if c not in table.column_names]
+    if is_parquet(path):
+        missing = [c for c in REQUIRED if c not in columns(path)]
         if missing:
             raise UserError(f"{path}: parquet lacks column(s) {', '.join(missing)}; an oasst export has "
                             f"{', '.join(REQUIRED)}")
-        return table.to_pylist()
     rows = []
-    for where, row in read_jsonl_objects(path, "one oasst message"):
+    for where, row in iter_rows(path, "one oasst message"):
         row["_where"] = where
         rows.append(row)
     return rows

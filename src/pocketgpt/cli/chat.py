@@ -41,8 +41,13 @@ def register(subparsers) -> None:
         description="Supervised finetuning on conversations (loss on assistant replies only). Trailing "
                     "KEY=VALUE arguments override training keys (lr=5e-4, batch_size=16, eval_every=20...).")
     s.add_argument("--base", metavar="RUN_DIR", help="pretrained run directory or checkpoint (not needed with --resume)")
-    s.add_argument("--data", nargs="+", metavar="PATH", help="conversation files or directories: chat JSON Lines "
-                   "({\"messages\": [...]}) or OpenAssistant exports (.jsonl/.parquet)")
+    s.add_argument("--data", nargs="+", metavar="PATH", help="conversation files or directories (.parquet, .jsonl, "
+                   ".json), read by shape: rows with a messages list of {role, content} (e.g. smol-smoltalk), or "
+                   "OpenAssistant exports")
+    s.add_argument("--field", default="messages", help="the column holding each row's message list (default messages)")
+    s.add_argument("--drop-unknown-roles", action="store_true",
+                   help="leave out messages whose role is not system/user/assistant (tool, function...)")
+    s.add_argument("--skip-bad", action="store_true", help="skip and count bad conversation rows instead of stopping")
     s.add_argument("--val", nargs="+", metavar="PATH", help="held-out conversations (default: --val-fraction of --data)")
     s.add_argument("--val-fraction", type=float, default=0.05, help="share of --data held out (default 0.05)")
     s.add_argument("--out", metavar="RUN_DIR", help="run directory for the assistant checkpoints and metrics")
@@ -101,6 +106,8 @@ def cmd_sft(args) -> int:
     result = run_sft({"config_file": args.config, "overrides": args.overrides, "flags": flags}, args.data, args.out,
                      base=args.base, val_paths=args.val, resume=args.resume, compute_frac=args.compute_frac,
                      epochs=args.epochs, val_fraction=args.val_fraction, pack=not args.padded, oasst_langs=langs,
+                     read_options={"field": args.field, "drop_unknown_roles": args.drop_unknown_roles,
+                                   "skip_bad": args.skip_bad},
                      progress=not args.no_progress and sys.stderr.isatty())
     from pocketgpt.cli.train import report_result
 

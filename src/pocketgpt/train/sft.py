@@ -125,9 +125,12 @@ def make_sft_eval(examples: list[Example], batch_size: int, block_size: int, tok
 
 def run_sft(cfg_args: dict, data_paths, out_dir, *, base=None, val_paths=None, resume: bool = False,
             compute_frac: float | None = None, epochs: float | None = None, val_fraction: float = 0.05,
-            pack: bool = True, oasst_langs=("en",), progress: bool = True) -> TrainResult:
+            pack: bool = True, oasst_langs=("en",), read_options: dict | None = None,
+            progress: bool = True) -> TrainResult:
     """``pocketgpt sft`` as a function. ``cfg_args`` holds ``config_file``, ``overrides``
-    and ``flags`` for :func:`build_sft_config`. Runs under torchrun too."""
+    and ``flags`` for :func:`build_sft_config`; ``read_options`` (``field``,
+    ``drop_unknown_roles``, ``skip_bad``) go to
+    :func:`pocketgpt.chat.data.load_conversations`. Runs under torchrun too."""
     from pocketgpt.chat.data import load_conversations
     from pocketgpt.chat.format import check_tokenizer, format_info
     from pocketgpt.model import GPT, GPTConfig
@@ -164,13 +167,13 @@ def run_sft(cfg_args: dict, data_paths, out_dir, *, base=None, val_paths=None, r
     model_cfg = GPTConfig.from_dict(cfg.model)
     T = model_cfg.block_size
 
-    train_convs = load_conversations(data_paths, oasst_langs=oasst_langs)
-    if val_paths:
-        val_convs = load_conversations(val_paths, oasst_langs=oasst_langs)
-    else:
-        train_convs, val_convs = _split_val(train_convs, val_fraction, cfg.seed)
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught:  # skipped rows and truncations, printed below
         warnings.simplefilter("always")
+        train_convs = load_conversations(data_paths, oasst_langs=oasst_langs, **(read_options or {}))
+        if val_paths:
+            val_convs = load_conversations(val_paths, oasst_langs=oasst_langs, **(read_options or {}))
+        else:
+            train_convs, val_convs = _split_val(train_convs, val_fraction, cfg.seed)
         train_ex, train_rep = encode_conversations(train_convs, tokenizer, T)
         val_ex, val_rep = encode_conversations(val_convs, tokenizer, T)
     for w in caught:
