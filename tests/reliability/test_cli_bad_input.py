@@ -162,6 +162,8 @@ CASES = [
                                   "--config", D + "/toml_types.toml", "max_steps=1"], ["config lr", "expected float"]),
     ("pretrain/toml-binary", ["pretrain", "--data", "{shards}", "--tokenizer", "{tok}", "--out", O + "/r",
                               "--config", D + "/toml_bin.toml", "max_steps=1"], ["toml_bin.toml"]),
+    ("pretrain/mps-absent", ["pretrain", "--data", "{shards}", "--tokenizer", "{tok}", "--out", O + "/r",
+                             "--device", "mps", "max_steps=1"], ["device 'mps'", "is_available() is False"]),
     ("pretrain/resume-and-init-from", ["pretrain", "--data", "{shards}", "--tokenizer", "{tok}", "--out", O + "/r",
                                        "--resume", "--init-from", "{ckpt}", "max_steps=1"], ["--init-from", "conflicts with --resume"]),
     # sft
@@ -197,6 +199,8 @@ CASES = [
                                        "--val-fraction", "2"], ["--val-fraction"]),
     ("sft/epochs-and-max-steps", ["sft", "--base", "{ckpt}", "--data", D + "/chat_ok.jsonl", "--out", O + "/s",
                                   "--epochs", "1", "--max-steps", "3"], ["--epochs", "--max-steps"]),
+    ("sft/mps-absent", ["sft", "--base", "{ckpt}", "--data", D + "/chat_ok.jsonl", "--out", O + "/s", "--device", "mps",
+                        "--no-progress"], ["device 'mps'", "is_available() is False"]),
     # sample
     ("sample/missing-checkpoint", ["sample", "--checkpoint", D + "/nope", "--prompt", "a"], ["nope"]),
     ("sample/checkpoint-is-a-file", ["sample", "--checkpoint", D + "/ckpt_is_file", "--prompt", "a"],
@@ -215,15 +219,20 @@ CASES = [
      ["binary.bin"]),
     ("sample/few-shot-binary", ["sample", "--checkpoint", "{ckpt}", "--prompt", "a", "--few-shot",
                                 D + "/binary.jsonl", "--template", "Q: {{input}}\nA: {{output}}"], ["binary.jsonl"]),
+    ("sample/mps-absent", ["sample", "--checkpoint", "{ckpt}", "--prompt", "a", "--device", "mps"],
+     ["device 'mps'", "is_available() is False"]),
     # chat
     ("chat/empty-run-dir", ["chat", "--checkpoint", D + "/empty_dir", "--prompt", "hi"], ["empty_dir"]),
     ("chat/temperature-negative", ["chat", "--checkpoint", "{ckpt}", "--prompt", "hi", "--temperature", "-1"],
      ["temperature"]),
     ("chat/top-k-negative", ["chat", "--checkpoint", "{ckpt}", "--prompt", "hi", "--top-k", "-3"], ["top"]),
+    ("chat/mps-absent", ["chat", "--checkpoint", "{ckpt}", "--prompt", "hi", "--device", "mps"],
+     ["device 'mps'", "is_available() is False"]),
     # serve (each fails before binding a port)
     ("serve/missing-checkpoint", ["serve", "--checkpoint", D + "/nope"], ["nope"]),
     ("serve/port-out-of-range", ["serve", "--checkpoint", "{ckpt}", "--port", "70000"], ["--port"]),
     ("serve/max-batch-zero", ["serve", "--checkpoint", "{ckpt}", "--max-batch", "0"], ["--max-batch"]),
+    ("serve/mps-absent", ["serve", "--checkpoint", "{ckpt}", "--device", "mps"], ["device 'mps'", "is_available() is False"]),
     # export / import
     ("export/missing-checkpoint", ["export", "--checkpoint", D + "/nope", "--out", O + "/hf"], ["nope"]),
     ("export/out-exists", ["export", "--checkpoint", "{ckpt}", "--out", D + "/taken"], ["taken", "--force"]),
@@ -242,6 +251,8 @@ CASES = [
     ("eval/ngram-order-out-of-range", ["eval", "--checkpoint", "{ckpt}", "--tasks", "ngram", "--ngram-order", "9"],
      ["--ngram-order", "9"]),
     ("eval/assistant-and-base", ["eval", "--checkpoint", "{ckpt}", "--assistant", "--base"], ["--base"]),
+    ("eval/mps-absent", ["eval", "--checkpoint", "{ckpt}", "--tasks", "bpb", "--device", "mps"],
+     ["device 'mps'", "is_available() is False"]),
     ("report/missing-run", ["report", D + "/nope"], ["nope"]),
     ("report/empty-run-dir", ["report", D + "/empty_dir"], ["empty_dir"]),
     ("speedrun/unknown-preset", ["speedrun", "--preset", "warp", "--out", O + "/sr"], ["warp"]),
@@ -258,6 +269,8 @@ def test_bad_input(fx, tmp_path, capsys, monkeypatch, case, argv, needles):
     argv = [a.format(**{k: str(v) for k, v in subs.items()}) for a in argv]
     monkeypatch.setattr(sys, "stdin", io.StringIO("some text\n"))
     monkeypatch.setenv("POCKETGPT_CACHE", str(fx["d"] / "no_cache"))
+    # the mps-absent cases: MPS absent even on a Mac (torch built with it), as on Linux CI
+    monkeypatch.setattr("pocketgpt.train.distributed.mps_status", lambda: (False, True))
     inputs = [fx["d"], fx["tok"], fx["shards"], fx["ckpt"]]
     before = _snapshot(*inputs)
     try:

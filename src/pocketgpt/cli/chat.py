@@ -61,7 +61,7 @@ def register(subparsers) -> None:
     s.add_argument("--padded", action="store_true", help="one conversation per row instead of packing")
     s.add_argument("--lang", default="en", help="OpenAssistant languages, comma-separated; 'all' keeps every one")
     s.add_argument("--dtype", choices=("auto", "float32", "bfloat16"))
-    s.add_argument("--device", help="auto, cpu, cuda or cuda:N")
+    s.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (default: the base's)")
     s.add_argument("--no-progress", action="store_true")
     s.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
     s.set_defaults(func=cmd_sft)
@@ -75,7 +75,7 @@ def register(subparsers) -> None:
     c.add_argument("--top-p", type=float, default=None)
     c.add_argument("--max-new-tokens", type=int, default=256)
     c.add_argument("--seed", type=int, default=None)
-    c.add_argument("--device", default="cpu")
+    c.add_argument("--device", default="cpu", help="auto, cpu, cuda, cuda:N or mps (default cpu)")
     c.set_defaults(func=cmd_chat)
 
 

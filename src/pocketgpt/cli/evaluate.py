@@ -24,6 +24,7 @@ def register(sub) -> None:
                    help="order of the ngram task's Kneser-Ney model, 1-6 (default 5)")
     e.add_argument("--shots", type=int, default=0, help="few-shot examples for bigbench tasks (default 0)")
     e.add_argument("--limit", type=int, help="at most N countries per split / N BIG-bench examples")
+    e.add_argument("--device", default="cpu", help="auto, cpu, cuda, cuda:N or mps (default cpu)")
     mode = e.add_mutually_exclusive_group()
     mode.add_argument("--assistant", dest="assistant", action="store_true", default=None,
                       help="treat the model as an assistant (default: what the checkpoint records)")
@@ -43,7 +44,7 @@ def cmd_eval(args) -> int:
 
     res = evaluate(args.checkpoint, parse_tasks(args.tasks), countries=args.countries, texts=args.text,
                    bigbench_shots=args.shots, limit=args.limit, assistant=args.assistant,
-                   ngram_order=args.ngram_order, facts=args.facts)
+                   ngram_order=args.ngram_order, facts=args.facts, device=args.device)
     print("\n".join(summary_lines(res)))
     if args.out:
         atomic_write_text(args.out, json.dumps(res, indent=1))

@@ -51,7 +51,7 @@ def register(subparsers) -> None:
                    help="print each token with its probability and the top alternatives")
     p.add_argument("--top", type=int, default=5, help="alternatives shown by --show-probs (default 5)")
     p.add_argument("--echo", action="store_true", help="print the prompt before each sample")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    p.add_argument("--device", default="cpu", help="auto, cpu, cuda, cuda:N or mps (default cpu)")
     p.set_defaults(func=run)
 
 

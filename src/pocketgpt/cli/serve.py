@@ -29,7 +29,7 @@ def register(subparsers) -> None:
     p.add_argument("--request-timeout", type=float, default=300.0, help="seconds per request, queueing included")
     p.add_argument("--max-batch", type=int, default=8, help="sequences decoded together per model")
     p.add_argument("--max-queue", type=int, default=256, help="waiting requests beyond this get 429")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument("--device", default="cpu", help="auto, cpu, cuda, cuda:N or mps (default cpu)")
     p.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
     p.set_defaults(func=run)
 

@@ -25,10 +25,10 @@ def _add_options(p) -> None:
     p.add_argument("--max-steps", type=int, help="optimizer-step budget")
     p.add_argument("--max-tokens", type=int, help="training-token budget")
     p.add_argument("--max-minutes", type=float, help="wall-time budget (the LR schedule follows it)")
-    p.add_argument("--dtype", choices=("auto", "float32", "bfloat16"), help="autocast dtype; auto measures")
+    p.add_argument("--dtype", choices=("auto", "float32", "bfloat16"), help="autocast dtype; auto measures (bf16 only where it is faster)")
     p.add_argument("--compile", action="store_true", default=None, help="use torch.compile")
     p.add_argument("--fsdp", action="store_true", default=None, help="shard with FSDP2 instead of DDP")
-    p.add_argument("--device", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (auto: cuda, then mps, then cpu)")
     p.add_argument("--wandb", action="store_true", default=None, help="also log to Weights & Biases (if installed)")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bar")
 

@@ -105,12 +105,13 @@ def eval_bpb(model, tokenizer, data_dir: Path | None, max_batches: int = 32, bat
 
 def evaluate(checkpoint, tasks: list[str] | str = DEFAULT_TASKS, *, countries=None, texts=None,
              bigbench_shots: int = 0, limit: int | None = None, assistant: bool | None = None,
-             ngram_order: int = 5, facts=None) -> dict:
+             ngram_order: int = 5, facts=None, device: str = "cpu") -> dict:
     """Run ``tasks`` on a checkpoint; returns ``{"checkpoint", "assistant", "tasks": {...}}``.
 
     ``assistant`` defaults to what the checkpoint says (SFT runs record it);
     ``ngram_order`` is the n of the ``ngram`` task's model; ``facts`` a country-records
-    file for the ``facts`` task (default: the pinned countryinfo).
+    file for the ``facts`` task (default: the pinned countryinfo); ``device`` is where the
+    model runs (``auto``, ``cpu``, ``cuda[:N]``, ``mps``).
     """
     from pocketgpt.eval.ngram import DEFAULT_MAX_TRAIN_TOKENS, check_options
     from pocketgpt.train.checkpoint import load_checkpoint
@@ -124,7 +125,7 @@ def evaluate(checkpoint, tasks: list[str] | str = DEFAULT_TASKS, *, countries=No
     for t in texts or []:  # checked before the model loads; a missing one used to end in a traceback
         if not Path(t).is_file():
             raise UserError(f"--text {t}: no such file")
-    model, tokenizer, info = load_checkpoint(checkpoint)
+    model, tokenizer, info = load_checkpoint(checkpoint, map_location=device)
     if tokenizer is None:
         raise UserError(f"{checkpoint}: the checkpoint has no tokenizer/; eval needs it")
     cfg = run_config(info["path"])

@@ -285,18 +285,22 @@ def load_optimizer_state(path: Path) -> dict:
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu"):
     """``(model, tokenizer, info)`` from a run directory (newest valid) or one checkpoint.
 
-    The model is fp32, in eval mode, on ``map_location``; ``tokenizer`` is ``None``
+    The model is fp32, in eval mode, on ``map_location`` (``auto``, ``cpu``, ``cuda[:N]``,
+    ``mps``, resolved by :func:`pocketgpt.train.distributed.pick_device`; weights are
+    stored on the CPU, so a checkpoint from any device loads on any); ``tokenizer`` is ``None``
     when the checkpoint has none. ``info`` has ``path``, ``step``, ``config`` (the
     GPTConfig), ``train_config`` (dict) and ``trainer_state``.
     """
     from pocketgpt.model import GPT, GPTConfig
+    from pocketgpt.train.distributed import pick_device
 
+    device = pick_device(map_location)  # before reading: a bad --device fails fast
     ckpt = resolve_checkpoint(path)
     raw = read_checkpoint(ckpt)
     cfg = GPTConfig.from_dict(raw["config"]["model"])
     model = GPT(cfg)
     model.load_state_dict(raw["model_state"], strict=True)
-    model.to(map_location).eval()
+    model.to(device).eval()
     tokenizer = None
     if (ckpt / "tokenizer").is_dir():
         from pocketgpt.tokenizer import Tokenizer

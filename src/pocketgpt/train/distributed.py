@@ -2,6 +2,8 @@
 
 Under ``torchrun`` the environment carries RANK, WORLD_SIZE and LOCAL_RANK; the
 backend is NCCL on CUDA and gloo on CPU. Without them we run as one process.
+:func:`pick_device` is where every command's ``--device`` is resolved (CPU, CUDA or
+Apple's MPS).
 
 >>> info = DistInfo()
 >>> info.is_main, info.world_size
@@ -37,16 +39,59 @@ class DistInfo:
         return self.world_size > 1
 
 
-def pick_device(pref: str = "auto", local_rank: int = 0) -> torch.device:
+def mps_status() -> tuple[bool, bool]:
+    """``(is_available, is_built)`` of torch's MPS backend (Apple Silicon GPUs): the one
+    place that asks, so tests can monkeypatch it. Old torch builds lack ``backends.mps``."""
+    mps = getattr(torch.backends, "mps", None)
+    if mps is None:
+        return False, False
+    return bool(mps.is_available()), bool(mps.is_built())
+
+
+def pick_device(pref: str | torch.device | None = "auto", local_rank: int = 0) -> torch.device:
+    """Resolve ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps`` to an available device.
+
+    Every command's ``--device`` comes through here (training via
+    :func:`setup_distributed`, loading via :func:`pocketgpt.train.load_checkpoint`).
+    ``auto`` takes CUDA, then MPS, then the CPU. A device that is absent is a
+    :class:`UserError` saying what torch reports.
+
+    >>> pick_device("cpu")
+    device(type='cpu')
+    >>> pick_device("tpu")
+    Traceback (most recent call last):
+    ...
+    pocketgpt.errors.UserError: device 'tpu': expected auto, cpu, cuda, cuda:N or mps
+    """
+    pref = str(pref or "auto")
     if pref == "auto":
-        pref = "cuda" if torch.cuda.is_available() else "cpu"
+        pref = "cuda" if torch.cuda.is_available() else "mps" if mps_status()[0] else "cpu"
     if pref.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise UserError(f"device {pref!r}: CUDA is not available on this machine; use device=cpu")
+            raise UserError(f"device {pref!r}: CUDA is not available on this machine (torch.cuda.is_available() "
+                            f"is False; torch {torch.__version__}, built for CUDA {torch.version.cuda}); use "
+                            "device=cpu or auto")
         return torch.device("cuda", local_rank) if pref == "cuda" else torch.device(pref)
+    if pref == "mps":
+        available, built = mps_status()
+        if not available:
+            why = ("this PyTorch build has no MPS support (torch.backends.mps.is_built() is False)" if not built else
+                   "torch.backends.mps.is_available() is False (MPS needs an Apple Silicon Mac with macOS 12.3 or "
+                   "later)")
+            raise UserError(f"device 'mps': the Apple Silicon GPU is not available: {why}; torch "
+                            f"{torch.__version__}. Use device=cpu or auto")
+        return torch.device("mps")
     if pref != "cpu":
-        raise UserError(f"device {pref!r}: expected auto, cpu, cuda or cuda:N")
+        raise UserError(f"device {pref!r}: expected auto, cpu, cuda, cuda:N or mps")
     return torch.device("cpu")
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work (for timing); a no-op on the CPU."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
 
 
 def setup_distributed(device_pref: str = "auto") -> DistInfo:
@@ -55,6 +100,8 @@ def setup_distributed(device_pref: str = "auto") -> DistInfo:
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     device = pick_device(device_pref, local_rank)
+    if world > 1 and device.type == "mps":  # one Apple GPU per machine, and gloo does not take MPS tensors
+        raise UserError("device 'mps': torchrun with several processes is not supported on MPS; run one process")
     if device.type == "cuda":
         torch.cuda.set_device(device)
     info = DistInfo(rank=rank, world_size=world, local_rank=local_rank, device=device)
