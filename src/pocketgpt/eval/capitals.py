@@ -149,15 +149,21 @@ def evaluate_capitals(model, tokenizer, countries: dict[str, str], *, assistant:
             "replies": rows}
 
 
-def format_rate(model, tokenizer, *, assistant: bool, prompts=FORMAT_PROMPTS, max_new_tokens: int = 32) -> dict:
-    """How often the bare question gets an answer-shaped reply (see :func:`looks_like_answer`)."""
+def bare_questions(model, tokenizer, prompts, *, assistant: bool, max_new_tokens: int) -> list[tuple[list[int], bool]]:
+    """Greedy replies to bare questions: a user turn for the assistant, raw text (a new
+    document) for a base model; ``(reply ids, stopped)`` each."""
     from pocketgpt.chat.format import render_for_completion, stop_ids
 
     if assistant:
         ids = [render_for_completion([{"role": "user", "content": q}], tokenizer) for q in prompts]
     else:
         ids = [[tokenizer.eot_id] + tokenizer.encode(q) for q in prompts]
-    outs = greedy(model, ids, max_new_tokens, stop_ids(tokenizer))
+    return greedy(model, ids, max_new_tokens, stop_ids(tokenizer))
+
+
+def format_rate(model, tokenizer, *, assistant: bool, prompts=FORMAT_PROMPTS, max_new_tokens: int = 32) -> dict:
+    """How often the bare question gets an answer-shaped reply (see :func:`looks_like_answer`)."""
+    outs = bare_questions(model, tokenizer, prompts, assistant=assistant, max_new_tokens=max_new_tokens)
     samples = [{"prompt": q, "reply": tokenizer.decode(o), "stopped": s, "answer_format": looks_like_answer(
         tokenizer.decode(o), s)} for q, (o, s) in zip(prompts, outs)]
     return {"rate": sum(s["answer_format"] for s in samples) / len(samples), "n": len(samples), "samples": samples}

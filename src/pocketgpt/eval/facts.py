@@ -182,13 +182,9 @@ def evaluate_facts(model, tokenizer, countries: dict[str, Country], *, assistant
 
 def out_of_scope(model, tokenizer, *, assistant: bool, prompts=OUT_OF_SCOPE, max_new_tokens: int = 32) -> dict:
     """How often a question the corpus never answers gets an honest decline."""
-    from pocketgpt.chat.format import render_for_completion, stop_ids
+    from pocketgpt.eval.capitals import bare_questions
 
-    if assistant:
-        ids = [render_for_completion([{"role": "user", "content": q}], tokenizer) for q in prompts]
-    else:
-        ids = [[tokenizer.eot_id] + tokenizer.encode(q) for q in prompts]
-    outs = greedy(model, ids, max_new_tokens, stop_ids(tokenizer))
+    outs = bare_questions(model, tokenizer, prompts, assistant=assistant, max_new_tokens=max_new_tokens)
     samples = [{"prompt": q, "reply": tokenizer.decode(o).strip(), "declined": declines(tokenizer.decode(o))}
                for q, (o, _) in zip(prompts, outs)]
     return {"declined_rate": sum(s["declined"] for s in samples) / len(samples), "n": len(samples),
