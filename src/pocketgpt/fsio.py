@@ -101,6 +101,27 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def read_json(path: str | os.PathLike, missing: str, expected: str = ""):
+    """The JSON value in ``path``; a missing file is a :class:`UserError` saying
+    ``missing``, an unreadable one names the file, the parser's reason and ``expected``.
+
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "x.json"
+    >>> _ = p.write_text('{"a": 1}')
+    >>> read_json(p, missing="no such file")
+    {'a': 1}
+    """
+    import json
+
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(missing) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"{path}: not valid JSON ({e})" + (f"; expected {expected}" if expected else "")) from None
+
+
 def read_jsonl_objects(path: str | os.PathLike, what: str) -> Iterator[tuple[str, dict]]:
     """``("FILE:LINE", object)`` for every non-blank line of a JSON Lines file
     (``.gz`` compressed too). Errors name the file and line and say what was

@@ -25,12 +25,12 @@ task's own formatting keys, with BIG-bench's defaults::
 
 from __future__ import annotations
 
-import json
 import random
 import re
 from pathlib import Path
 
 from pocketgpt.errors import UserError
+from pocketgpt.fsio import read_json
 from pocketgpt.eval.lm import greedy, loglikelihood
 
 DEFAULTS = {"task_prefix": "", "example_input_prefix": "\nQ: ", "example_output_prefix": "\nA: ",
@@ -40,12 +40,7 @@ DEFAULTS = {"task_prefix": "", "example_input_prefix": "\nQ: ", "example_output_
 def load_task(path: str | Path) -> dict:
     """Read and check a ``task.json``; errors name the file and the example."""
     path = Path(path)
-    try:
-        task = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"bigbench:{path}: no such file; expected a BIG-bench task.json") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UserError(f"{path}: not valid JSON ({e})") from None
+    task = read_json(path, missing=f"bigbench:{path}: no such file; expected a BIG-bench task.json")
     examples = task.get("examples") if isinstance(task, dict) else None
     if not isinstance(examples, list) or not examples:
         raise UserError(f"{path}: no 'examples' list; a BIG-bench JSON task needs examples")

@@ -25,10 +25,10 @@ False
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from pocketgpt.errors import UserError
+from pocketgpt.fsio import read_json
 from pocketgpt.eval.lm import greedy
 
 PHRASINGS = (
@@ -68,12 +68,7 @@ def load_countries(path: str | Path | None = None, cache_dir=None) -> dict[str, 
 
         return {n: c.capital for n, c in country_facts(cache_dir).items()}
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"--countries {path}: no such file") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UserError(f"{path}: not valid JSON ({e}); expected {{country: capital}}") from None
+    data = read_json(path, missing=f"--countries {path}: no such file", expected="{country: capital}")
     if isinstance(data, list):
         try:
             data = {d["name"]: d["capital"] for d in data}

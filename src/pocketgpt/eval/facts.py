@@ -25,12 +25,12 @@ True
 
 from __future__ import annotations
 
-import json
 from dataclasses import fields
 from pathlib import Path
 
 from pocketgpt.data.countries import Country
 from pocketgpt.errors import UserError
+from pocketgpt.fsio import read_json
 from pocketgpt.eval.lm import greedy
 
 FEW_SHOT = 5
@@ -108,12 +108,7 @@ def load_facts(path: str | Path | None = None, cache_dir=None) -> dict[str, Coun
 
         return country_facts(cache_dir)
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"--facts {path}: no such file") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UserError(f"{path}: not valid JSON ({e}); expected a list of country records") from None
+    data = read_json(path, missing=f"--facts {path}: no such file", expected="a list of country records")
     names = {f.name for f in fields(Country)}
     if not isinstance(data, list) or not data:
         raise UserError(f"{path}: expected a non-empty JSON list of country records with fields {sorted(names)}")
