@@ -24,19 +24,11 @@ from typing import Iterable, Sequence
 import torch
 import torch.nn.functional as F
 
+from pocketgpt.generate.sampling import over_vocab
+
 
 def _device(model) -> torch.device:
     return next(model.parameters()).device
-
-
-def _over_vocab(logits: torch.Tensor, vocab_size: int | None) -> torch.Tensor:
-    """fp32 logits with the output rows past ``vocab_size`` (a padded vocabulary's
-    extra rows, which are no token) at -inf, so probabilities are over real ids."""
-    x = logits.float()
-    if vocab_size is not None and vocab_size < x.shape[-1]:
-        x = x.clone()
-        x[..., vocab_size:] = float("-inf")
-    return x
 
 
 @torch.no_grad()
@@ -94,7 +86,7 @@ def loglikelihood(model, pairs: Sequence[tuple[Sequence[int], Sequence[int]]], b
         logits, _ = model(x.to(dev))
         for i, (s, n) in enumerate(zip(seqs, spans)):
             first = len(s) - 1 - n
-            lp = F.log_softmax(_over_vocab(logits[i, first:len(s) - 1], vocab_size), dim=-1)
+            lp = F.log_softmax(over_vocab(logits[i, first:len(s) - 1], vocab_size), dim=-1)
             target = torch.tensor(s[-n:], device=dev)
             total = lp.gather(1, target[:, None]).sum().item()
             results.append((total, bool((lp.argmax(-1) == target).all())))
@@ -128,7 +120,7 @@ def text_nats(model, token_lists: Sequence[Sequence[int]], batch_size: int = 16,
             x[i, :len(w) - 1] = torch.tensor(w[:-1])
             y[i, :len(w) - 1] = torch.tensor(w[1:])
         logits, _ = model(x.to(dev))
-        ce = F.cross_entropy(_over_vocab(logits, vocab_size).flatten(0, 1), y.to(dev).flatten(), ignore_index=-1,
+        ce = F.cross_entropy(over_vocab(logits, vocab_size).flatten(0, 1), y.to(dev).flatten(), ignore_index=-1,
                              reduction="none")
         per_row = ce.view(len(chunk), L).sum(1).tolist()
         for (doc, _), v in zip(chunk, per_row):

@@ -33,7 +33,7 @@ from pocketgpt.errors import UserError
 from pocketgpt.generate import fastpath
 from pocketgpt.generate.decoder import Decoder
 from pocketgpt.generate.fastpath import DecodeWeights
-from pocketgpt.generate.sampling import SamplingParams, next_token, top_alternatives
+from pocketgpt.generate.sampling import SamplingParams, next_token, over_vocab, top_alternatives
 from pocketgpt.generate.text import TextStream
 
 
@@ -123,6 +123,11 @@ class Engine:
         self.tokenizer = tokenizer
         self.block_size = model.config.block_size
         self.vocab_size = model.config.vocab_size
+
+    @property
+    def usable_vocab(self) -> int:
+        """The ids a token can have: the tokenizer's, when the model's vocabulary is padded past it."""
+        return self.tokenizer.vocab_size if self.tokenizer is not None else self.vocab_size
 
     # -- prompts ------------------------------------------------------------------
 
@@ -248,13 +253,13 @@ class Engine:
         # rows whose choice is a plain argmax share one batched argmax per step
         plain = [p.greedy and p.repetition_penalty == 1.0 for p in ps]
         # A model whose vocabulary is padded past its tokenizer's must not pick ids that have no text.
-        usable = self.tokenizer.vocab_size if self.tokenizer is not None else self.vocab_size
+        usable = self.usable_vocab
         # Inference mode is entered per step, never held across a yield: the caller's own
         # code between tokens must not run in it.
         with _inference(self.model):
             weights = self.decode_weights() if use_cache else None
             dec = Decoder(model, prompts, max(budgets), use_cache=use_cache, fast=self.fast, weights=weights)
-            logits = self._usable(dec.prefill().float(), usable)
+            logits = over_vocab(dec.prefill(), usable)
         while True:
             events = []
             with _inference(self.model):
@@ -284,7 +289,7 @@ class Engine:
             if all(done):
                 return
             with _inference(self.model):
-                logits = self._usable(dec.step(nxt).float(), usable)
+                logits = over_vocab(dec.step(nxt), usable)
 
     @staticmethod
     def _finish(event: Token, p: SamplingParams, text: TextStream | None, budget: int) -> None:
@@ -302,12 +307,6 @@ class Engine:
             event.finish_reason = "length"
             if text is not None:
                 event.text += text.flush()
-
-    @staticmethod
-    def _usable(logits: torch.Tensor, n: int) -> torch.Tensor:
-        if n < logits.shape[-1]:
-            logits[:, n:] = float("-inf")
-        return logits
 
     # -- scoring ------------------------------------------------------------------
 
@@ -343,12 +342,13 @@ class Engine:
         for i, (c, x) in enumerate(rows):
             seq = (c + x)[:-1]
             idx[i, : len(seq)] = torch.tensor(seq)
-        usable = self.tokenizer.vocab_size if self.tokenizer is not None else self.vocab_size
+        usable = self.usable_vocab
         with _inference(self.model):
             logits, _ = self.model(idx)
         out = []
         for i, (c, x) in enumerate(rows):
-            span = self._usable(logits[i, len(c) - 1 : len(c) - 1 + len(x)].float().clone(), usable)
+            # a copy: the logits are an inference tensor, which cannot be written out here
+            span = over_vocab(logits[i, len(c) - 1 : len(c) - 1 + len(x)].float().clone(), usable)
             lp = torch.log_softmax(span, -1)
             target = torch.tensor(x, device=dev)
             tl = lp.gather(-1, target[:, None])[:, 0]

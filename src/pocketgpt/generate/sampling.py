@@ -206,6 +206,20 @@ def next_token(logits: torch.Tensor, p: SamplingParams, generator: torch.Generat
     return i if idx is None else int(idx[i])
 
 
+def over_vocab(logits: torch.Tensor, vocab_size: int | None) -> torch.Tensor:
+    """``logits`` in fp32 with ids ``vocab_size`` and up at -inf: the output rows a
+    vocabulary padded past its tokenizer adds are no token, so they get no probability
+    and are never drawn. Writes in place when ``logits`` is fp32 already.
+
+    >>> over_vocab(torch.zeros(1, 4), 3).tolist()
+    [[0.0, 0.0, 0.0, -inf]]
+    """
+    x = logits.float()
+    if vocab_size is not None and vocab_size < x.shape[-1]:
+        x[..., vocab_size:] = float("-inf")
+    return x
+
+
 def top_alternatives(logprobs: torch.Tensor, k: int) -> list[tuple[int, float]]:
     """The ``k`` most likely (id, logprob) pairs from ``logprobs`` (V,), best first."""
     if k <= 0:

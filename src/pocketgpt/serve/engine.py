@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 import torch
 
 from pocketgpt.generate.sampling import SamplingParams as DrawParams
-from pocketgpt.generate.sampling import next_token
+from pocketgpt.generate.sampling import next_token, over_vocab
 from pocketgpt.generate.text import TextStream
 from pocketgpt.serve.models import ServedModel
 
@@ -356,11 +356,7 @@ class Engine:
     def _prompt_scores(served: ServedModel, job: Job, logits: torch.Tensor) -> PromptScores:
         """Row i of the prefill's logits predicts prompt token i + 1; over the tokenizer's
         ids, as for generated tokens (and as pocketgpt.generate's score)."""
-        vocab = served.tokenizer.vocab_size
-        x = logits[:-1].float()
-        if x.shape[-1] > vocab:
-            x[:, vocab:] = float("-inf")
-        logp = torch.log_softmax(x, dim=-1)
+        logp = torch.log_softmax(over_vocab(logits[:-1], served.tokenizer.vocab_size), dim=-1)
         ids = job.prompt_ids
         lps = logp.gather(1, torch.tensor(ids[1:], device=logp.device)[:, None])[:, 0].tolist()
         k = job.params.top_logprobs
@@ -385,9 +381,7 @@ class Engine:
 
     def _sample(self, batch: _ModelBatch, rows: list[_Active], logits: torch.Tensor) -> None:
         tok = batch.served.tokenizer
-        logits = logits.float()
-        if logits.shape[-1] > tok.vocab_size:  # padded embedding rows are not tokens
-            logits[:, tok.vocab_size:] = float("-inf")
+        logits = over_vocab(logits, tok.vocab_size)
         logp = torch.log_softmax(logits, dim=-1)
         k = max((a.job.params.top_logprobs for a in rows if a.job.params.logprobs), default=0)
         top_v, top_i = logp.topk(k, dim=-1) if k else (None, None)
