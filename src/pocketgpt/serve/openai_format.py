@@ -138,12 +138,15 @@ class CompletionLogprobs:
     """The legacy completions ``logprobs`` object, built token by token.
 
     ``text_offset`` counts characters of the choice's text, so after an echoed prompt
-    the reply's offsets start at the prompt's length (``offset``).
+    (:meth:`prompt`) the reply's offsets start at the prompt's length.
     """
 
-    def __init__(self, tok, offset: int = 0):
+    def __init__(self, tok):
         self.tok = tok
-        self.offset = offset
+        self.offset = 0
+
+    def _alternatives(self, top: list[tuple[int, float]]) -> dict:
+        return {token_text(self.tok.token_bytes(i)): lp for i, lp in top}
 
     def prompt(self, scores: PromptScores) -> tuple[str, dict]:
         """The echoed prompt: its text and its part of ``logprobs``; moves ``offset`` past it."""
@@ -153,8 +156,7 @@ class CompletionLogprobs:
             data = self.tok.token_bytes(tid)
             out["tokens"].append(token_text(data))
             out["text_offset"].append(self.offset + len(text))
-            out["top_logprobs"].append(None if lp is None else
-                                       {token_text(self.tok.token_bytes(i)): v for i, v in top})
+            out["top_logprobs"].append(None if lp is None else self._alternatives(top))
             text += stream.push_bytes(data)[0]
         text += stream.flush()
         self.offset += len(text)
@@ -163,7 +165,7 @@ class CompletionLogprobs:
     def part(self, ev: TokenEvent) -> dict:
         text = token_text(ev.data)
         out = {"tokens": [text], "token_logprobs": [ev.logprob],
-               "top_logprobs": [{token_text(self.tok.token_bytes(i)): lp for i, lp in ev.top}],
+               "top_logprobs": [self._alternatives(ev.top)],
                "text_offset": [self.offset]}
         self.offset += len(ev.text)
         return out
