@@ -11,46 +11,31 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "serve"))  # for serve_testlib, as test_speedrun does
 
 pytest.importorskip("lm_eval", reason="lm-eval is the optional [eval] extra: pip install 'pocketgpt[eval]'")
 
 from eval_testlib import MC_ROWS, write_tasks  # noqa: E402
+from serve_testlib import free_port, wait_healthy  # noqa: E402
 
 OFFLINE = {"HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OPENAI_API_KEY": "unused"}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def served(tiny):
     run, _, _ = tiny
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "pocketgpt", "serve", "--checkpoint", str(run), "--port", str(port),
                              "--log-level", "warning"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "POCKETGPT_API_KEY": ""})
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while True:
-        assert proc.poll() is None, proc.communicate()[1]
-        try:
-            if httpx.get(url + "/health", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        assert time.time() < deadline, "server did not come up"
-        time.sleep(0.2)
+    wait_healthy(proc, url, timeout_s=120)
     yield url
     proc.terminate()
     proc.communicate(timeout=30)

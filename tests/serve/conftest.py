@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-import socket
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # for serve_testlib
+
+from serve_testlib import free_port  # noqa: E402
 
 TEXT = ["What is the capital of France? The capital of France is Paris. Hello! How are you? I am fine.",
         "Who are you? I am pocketgpt, a small language model. café naïve 日本語 emoji 🙂 <|end|> text"]
@@ -42,12 +47,6 @@ def ckpts(tmp_path_factory):
     root = tmp_path_factory.mktemp("serve_ckpts")
     return {"sft": make_checkpoint(root / "sft", assistant=True, seed=1),
             "base": make_checkpoint(root / "base", assistant=False, seed=2, arch="gpt2")}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class LiveServer:

@@ -6,17 +6,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import httpx
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from serve_testlib import free_port, wait_healthy
 
 
 def _cli(*args, **kw):
@@ -31,16 +23,7 @@ def test_serve_with_api_key_requires_bearer_and_stops_on_sigint(ckpts):
                 "--api-key", "s3cret", "--log-level", "warning")
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 90
-        while True:
-            assert proc.poll() is None, proc.communicate()[1]
-            try:
-                if httpx.get(url + "/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.time() < deadline, "server did not come up"
-            time.sleep(0.2)
+        wait_healthy(proc, url)
         body = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}
         for auth in (None, "Bearer wrong", "Basic s3cret", "Bearer s3cret2"):
             r = httpx.post(url + "/v1/chat/completions", json=body, headers={"Authorization": auth} if auth else {})
