@@ -89,3 +89,10 @@ def test_evaluate_facts_bookkeeping_with_a_scripted_model(tiny, monkeypatch):
     chat = F.evaluate_facts(model, tok, countries, assistant=True, held_out=held_out)
     assert chat["by_fact"]["language"]["held_out"]["accuracy"] == 1.0
     assert all("<|user|>" in t and "Question:" not in t for t in seen)
+
+
+def test_eval_and_sft_cover_the_same_fact_types():
+    from pocketgpt.chat.mix import FACT_QA
+    from pocketgpt.data.countries import FACT_TYPES
+
+    assert tuple(F.QUESTIONS) == tuple(FACT_QA) == FACT_TYPES

@@ -222,10 +222,6 @@ def capital_conversations(train_countries: list, cfg: ChatMixConfig, rng: random
     return out
 
 
-def _join(items) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
-
-
 def fact_answer(country, fact: str, template: str) -> str | None:
     """One reply sentence about ``fact``, or None when the country has no such fact.
 
@@ -234,19 +230,15 @@ def fact_answer(country, fact: str, template: str) -> str | None:
     >>> fact_answer(k, "language", FACT_QA["language"][1][0])
     'People in Kenya speak English and Swahili.'
     """
-    c = country
-    values = {"language": c.languages, "region": (c.subregion or c.region,) if c.region else (),
-              "currency": c.currencies[:1], "neighbours": c.neighbours}[fact]
+    from pocketgpt.data.countries import fact_values
+    from pocketgpt.data.encyclopedia import join_names, location
+
+    values = fact_values(country, fact)
     if not values:
         return None
-    if fact == "language":
-        return template.format(c=c.name, langs=_join(values))
-    if fact == "region":
-        where = f"{c.subregion}, in {c.region}" if c.subregion and c.subregion != c.region else c.region
-        return template.format(c=c.name, where=where)
-    if fact == "currency":
-        return template.format(c=c.name, cur=values[0])
-    return template.format(c=c.name, nb=_join(values))
+    # the sentence forms of the encyclopedia pages, so SFT asks for what pretraining wrote
+    return template.format(c=country.name, langs=join_names(values), where=location(country), cur=values[0],
+                           nb=join_names(values))
 
 
 def fact_conversations(train_countries: list, cfg: ChatMixConfig, rng: random.Random) -> list[Conversation]:

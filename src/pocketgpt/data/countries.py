@@ -121,6 +121,27 @@ def _hash_unit(name: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
+FACT_TYPES = ("language", "region", "currency", "neighbours")  # the facts asked and taught beside the capital
+
+
+def fact_values(c: Country, fact: str) -> tuple[str, ...]:
+    """A country's values for one fact type; naming any of them answers a question about it.
+
+    >>> k = Country("Kenya", "Nairobi", "Africa", "Eastern Africa", None, None, ("English", "Swahili"), (), ())
+    >>> fact_values(k, "region"), fact_values(k, "neighbours")
+    (('Eastern Africa', 'Africa'), ())
+    """
+    if fact == "language":
+        return c.languages
+    if fact == "region":
+        return tuple(dict.fromkeys(x for x in (c.subregion, c.region) if x))
+    if fact == "currency":
+        return c.currencies[:1]
+    if fact == "neighbours":
+        return c.neighbours
+    raise UserError(f"facts: unknown fact type {fact!r}; expected one of {', '.join(FACT_TYPES)}")
+
+
 def is_held_out(name: str) -> bool:
     """True for the fixed ~20% of countries that SFT data must never mention."""
     return _hash_unit(name) < HELD_OUT_FRACTION

@@ -7,7 +7,7 @@ and web-style quiz sheets, most with the answer right after each question, some 
 an answer key at the end.
 
 >>> import random
->>> from pocketgpt.data.countries import Country
+>>> from pocketgpt.data.countries import Country, fact_values
 >>> spain = Country("Spain", "Madrid", "Europe", "Southern Europe", 46507760, 505992.0,
 ...                 ("Spanish",), ("euro",), ("France", "Portugal"))
 >>> page = render_page(spain, random.Random(0))
@@ -21,7 +21,7 @@ import random
 from dataclasses import dataclass
 from typing import Iterator
 
-from pocketgpt.data.countries import Country
+from pocketgpt.data.countries import Country, fact_values
 
 CAPITAL_SENTENCES_PER_PAGE = 6
 OTHER_FACTS_PER_PAGE = 2
@@ -67,15 +67,21 @@ def _number(n: float) -> str:
     return f"{int(round(n)):,}"
 
 
-def _join(items: tuple[str, ...]) -> str:
+def join_names(items: tuple[str, ...]) -> str:
+    """``("A", "B", "C")`` -> ``"A, B and C"``."""
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def location(c: Country) -> str:
+    """Where a country lies, finest first: "Eastern Africa, in Africa", or just "Europe"."""
+    return ", in ".join(fact_values(c, "region"))
 
 
 def other_facts(c: Country, rng: random.Random) -> list[str]:
     """Every non-capital fact about ``c``, each in a randomly chosen phrasing."""
     facts = []
     if c.region:
-        where = f"{c.subregion}, in {c.region}" if c.subregion and c.subregion != c.region else c.region
+        where = location(c)
         facts.append(rng.choice((f"{c.name} lies in {where}.", f"{c.name} is located in {where}.",
                                  f"Geographically, {c.name} belongs to {where}.")))
     if c.population:
@@ -85,15 +91,15 @@ def other_facts(c: Country, rng: random.Random) -> list[str]:
         facts.append(rng.choice((f"{c.name} covers {_number(c.area_km2)} square kilometres.",
                                  f"The area of {c.name} is about {_number(c.area_km2)} km².")))
     if c.languages:
-        langs = _join(c.languages)
+        langs = join_names(c.languages)
         facts.append(rng.choice((f"The official language{'s' if len(c.languages) > 1 else ''} of {c.name}: {langs}.",
                                  f"People in {c.name} speak {langs}.")))
     if c.currencies:
         facts.append(rng.choice((f"The currency of {c.name} is the {c.currencies[0]}.",
                                  f"In {c.name} people pay with the {c.currencies[0]}.")))
     if c.neighbours:
-        facts.append(rng.choice((f"{c.name} borders {_join(c.neighbours)}.",
-                                 f"The neighbours of {c.name} are {_join(c.neighbours)}.")))
+        facts.append(rng.choice((f"{c.name} borders {join_names(c.neighbours)}.",
+                                 f"The neighbours of {c.name} are {join_names(c.neighbours)}.")))
     else:
         facts.append(f"{c.name} has no land borders.")
     return facts

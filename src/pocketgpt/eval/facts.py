@@ -12,7 +12,7 @@ the model knows about the country) does not count, even if the fact is among the
 *Out of scope* asks what the corpus never covers (authors, arithmetic, invented
 countries) and counts the replies that decline (:func:`declines`).
 
->>> from pocketgpt.data.countries import Country
+>>> from pocketgpt.data.countries import FACT_TYPES, Country, fact_values
 >>> kenya = Country("Kenya", "Nairobi", "Africa", "Eastern Africa", 41800000, 580367.0,
 ...                 ("English", "Swahili"), ("Kenyan shilling",), ("Ethiopia", "Somalia"))
 >>> judge(kenya, "language", "People in Kenya speak Swahili.")
@@ -28,7 +28,7 @@ from __future__ import annotations
 from dataclasses import fields
 from pathlib import Path
 
-from pocketgpt.data.countries import Country
+from pocketgpt.data.countries import FACT_TYPES, Country, fact_values
 from pocketgpt.errors import UserError
 from pocketgpt.fsio import read_json
 from pocketgpt.eval.lm import greedy
@@ -39,8 +39,7 @@ QUESTIONS = {
     "region": "In which part of the world is {c}?",
     "currency": "What is the currency of {c}?",
     "neighbours": "Which countries border {c}?",
-}
-FACT_TYPES = tuple(QUESTIONS)
+}  # one per FACT_TYPES entry, in its order
 OUT_OF_SCOPE = (
     "Who wrote Hamlet?",
     "What is 2 plus 2?",
@@ -57,19 +56,6 @@ DECLINE_MARKERS = ("don't know", "do not know", "not sure", "cannot answer", "ca
                    "don't have", "do not have")
 
 
-def answers(c: Country, fact: str) -> tuple[str, ...]:
-    """The strings that make a reply right (any one of them), e.g. every official language."""
-    if fact == "language":
-        return c.languages
-    if fact == "region":
-        return tuple(x for x in (c.subregion, c.region) if x)
-    if fact == "currency":
-        return c.currencies[:1]
-    if fact == "neighbours":
-        return c.neighbours
-    raise UserError(f"facts: unknown fact type {fact!r}; expected one of {', '.join(FACT_TYPES)}")
-
-
 def shot_answer(c: Country, fact: str) -> str:
     """The answer written after ``Answer:`` in a few-shot example."""
     if fact == "region":
@@ -78,7 +64,7 @@ def shot_answer(c: Country, fact: str) -> str:
         return f"the {c.currencies[0]}"
     if fact == "neighbours":
         return ", ".join(c.neighbours[:3])
-    return answers(c, fact)[0]
+    return fact_values(c, fact)[0]
 
 
 def _mentions(reply: str, options) -> bool:
@@ -88,10 +74,10 @@ def _mentions(reply: str, options) -> bool:
 
 def judge(c: Country, fact: str, reply: str) -> bool:
     """Right when the reply names the fact and at most one other fact type's answer."""
-    if not _mentions(reply, answers(c, fact)):
+    if not _mentions(reply, fact_values(c, fact)):
         return False
-    others = [f for f in FACT_TYPES if f != fact and answers(c, f)]
-    return sum(_mentions(reply, answers(c, f)) for f in others) < 2
+    others = [f for f in FACT_TYPES if f != fact and fact_values(c, f)]
+    return sum(_mentions(reply, fact_values(c, f)) for f in others) < 2
 
 
 def declines(reply: str) -> bool:
@@ -142,10 +128,10 @@ def evaluate_facts(model, tokenizer, countries: dict[str, Country], *, assistant
     stops = stop_ids(tokenizer)
     items, prompts = [], []
     for fact, template in QUESTIONS.items():
-        shots = [c for n, c in sorted(countries.items()) if not held_out(n) and answers(c, fact)]
+        shots = [c for n, c in sorted(countries.items()) if not held_out(n) and fact_values(c, fact)]
         for name in _pick(countries, held_out, limit):
             c = countries[name]
-            if not answers(c, fact):  # an island has no neighbours to name
+            if not fact_values(c, fact):  # an island has no neighbours to name
                 continue
             q = template.format(c=name)
             if assistant:
