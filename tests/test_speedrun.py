@@ -62,10 +62,13 @@ def test_every_stage_runs_and_the_report_card_is_written(done_run):
     choices = record["choices"]
     assert choices["dtype"] in ("float32", "bfloat16") and choices["threads"] >= 1
     assert choices["model"] == {"n_layer": 1, "n_head": 2, "n_embd": 32}
+    evals = {}
     for run in ("base", "sft"):
-        ev = json.loads((out / run / "eval.json").read_text())
+        ev = evals[run] = json.loads((out / run / "eval.json").read_text())
         assert set(ev["tasks"]) == {"bpb", "compression", "ngram", "capitals", "facts"}
         assert ev["assistant"] == (run == "sft")
+    # the n-gram baseline depends only on the shared shards: fitted once, its fit time included
+    assert evals["sft"]["tasks"]["ngram"] == evals["base"]["tasks"]["ngram"]
     assert json.loads((out / "countries.json").read_text())["France"] == "Paris"
     assert "### Facts beyond capitals" in report and "| language |" in report
     assert "out-of-scope questions declined" in report

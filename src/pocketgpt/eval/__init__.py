@@ -26,6 +26,7 @@ from pathlib import Path
 from pocketgpt.errors import UserError
 
 TASKS = ("bpb", "compression", "ngram", "capitals", "facts")
+DATA_ONLY_TASKS = ("ngram",)  # results that depend on the run's data and tokenizer, not on the weights
 DEFAULT_TASKS = "bpb,compression,ngram,capitals"
 
 
@@ -105,13 +106,15 @@ def eval_bpb(model, tokenizer, data_dir: Path | None, max_batches: int = 32, bat
 
 def evaluate(checkpoint, tasks: list[str] | str = DEFAULT_TASKS, *, countries=None, texts=None,
              bigbench_shots: int = 0, limit: int | None = None, assistant: bool | None = None,
-             ngram_order: int = 5, facts=None, device: str = "cpu") -> dict:
+             ngram_order: int = 5, facts=None, device: str = "cpu", reuse: dict | None = None) -> dict:
     """Run ``tasks`` on a checkpoint; returns ``{"checkpoint", "assistant", "tasks": {...}}``.
 
     ``assistant`` defaults to what the checkpoint says (SFT runs record it);
     ``ngram_order`` is the n of the ``ngram`` task's model; ``facts`` a country-records
     file for the ``facts`` task (default: the pinned countryinfo); ``device`` is where the
-    model runs (``auto``, ``cpu``, ``cuda[:N]``, ``mps``).
+    model runs (``auto``, ``cpu``, ``cuda[:N]``, ``mps``). ``reuse`` holds results of
+    :data:`DATA_ONLY_TASKS` from another checkpoint of the same run (same shards and
+    tokenizer: the base of an SFT run), taken as they are instead of computed again.
     """
     from pocketgpt.eval.ngram import DEFAULT_MAX_TRAIN_TOKENS, check_options
     from pocketgpt.train.checkpoint import load_checkpoint
@@ -142,6 +145,8 @@ def evaluate(checkpoint, tasks: list[str] | str = DEFAULT_TASKS, *, countries=No
             from pocketgpt.eval.compression import compression_report
 
             res = compression_report(model, tokenizer, heldout_groups(data_dir, texts))
+        elif task in DATA_ONLY_TASKS and task in (reuse or {}):
+            res = reuse[task]
         elif task == "ngram":
             from pocketgpt.eval.ngram import ngram_report
 

@@ -225,17 +225,22 @@ def _eval_done(c: Ctx) -> bool:
 
 
 def _eval(c: Ctx) -> dict:
-    from pocketgpt.eval import evaluate, summary_lines
+    from pocketgpt.eval import DATA_ONLY_TASKS, evaluate, summary_lines
 
-    out = {}
+    out, reuse = {}, {}
     for r in ("base", "sft"):
         if (c.out / r / "eval.json").is_file():
-            continue
-        res = evaluate(c.out / r, c.cfg.eval_tasks, countries=c.out / "countries.json", facts=c.out / "facts.json",
-                       limit=c.cfg.eval_limit, ngram_order=c.cfg.ngram_order)
-        atomic_write_text(c.out / r / "eval.json", json.dumps(res, indent=1))
-        print("\n".join(summary_lines(res)))
-        out[r] = res["seconds"]
+            res = json.loads((c.out / r / "eval.json").read_text())
+        else:
+            # the n-gram baseline is fitted on the shards both runs share: once, for the base
+            res = evaluate(c.out / r, c.cfg.eval_tasks, countries=c.out / "countries.json",
+                           facts=c.out / "facts.json", limit=c.cfg.eval_limit, ngram_order=c.cfg.ngram_order,
+                           reuse=reuse)
+            atomic_write_text(c.out / r / "eval.json", json.dumps(res, indent=1))
+            print("\n".join(summary_lines(res)))
+            out[r] = res["seconds"]
+        reuse = {t: v for t, v in res["tasks"].items() if t in DATA_ONLY_TASKS
+                 and all(g.get("order") == c.cfg.ngram_order for g in v.values())}
     return {"seconds": out}
 
 
