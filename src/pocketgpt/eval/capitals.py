@@ -79,11 +79,21 @@ def load_countries(path: str | Path | None = None, cache_dir=None) -> dict[str, 
     return data
 
 
-def _few_shot_prefix(countries: dict[str, str], exclude: str, shots: list[str]) -> str:
-    lines = []
-    for name in [s for s in shots if s != exclude][:FEW_SHOT]:
-        lines.append(f"Question: What is the capital of {name}?\nAnswer: {countries[name]}\n")
-    return "".join(lines)
+def question_ids(tokenizer, question: str, *, assistant: bool, shots=()) -> list[int]:
+    """How a question is asked: a user turn for an assistant; for a base model, the corpus's
+    quiz form after the worked ``(question, answer)`` shots (in-context learning)."""
+    from pocketgpt.chat.format import render_for_completion
+
+    if assistant:
+        return render_for_completion([{"role": "user", "content": question}], tokenizer)
+    text = "".join(f"Question: {q}\nAnswer: {a}\n" for q, a in shots) + f"Question: {question}\nAnswer:"
+    return [tokenizer.eot_id] + tokenizer.encode(text)
+
+
+def answer_text(tokenizer, ids: list[int], *, assistant: bool) -> str:
+    """The answer in a reply: all of an assistant's; a base model's line after ``Answer:``."""
+    reply = tokenizer.decode(ids)
+    return reply if assistant else reply.split("\n")[0]
 
 
 def _summarise(rows: list[dict]) -> dict:
@@ -108,7 +118,7 @@ def evaluate_capitals(model, tokenizer, countries: dict[str, str], *, assistant:
     ``held_out`` decides the split (default :func:`pocketgpt.data.countries.is_held_out`);
     ``limit`` keeps the first N countries of each split (for quick runs and tests).
     """
-    from pocketgpt.chat.format import render_for_completion, stop_ids
+    from pocketgpt.chat.format import stop_ids
     from pocketgpt.data.countries import is_held_out
 
     held_out = held_out or is_held_out
@@ -117,23 +127,17 @@ def evaluate_capitals(model, tokenizer, countries: dict[str, str], *, assistant:
         names = [n for n in names if held_out(n)][:limit] + [n for n in names if not held_out(n)][:limit]
     shots = [n for n in sorted(countries) if not held_out(n) and not name_contains_capital(n, countries[n])]
     stops = stop_ids(tokenizer)
-    newline = "\n"
     items, prompts = [], []
     for name in names:
+        worked = [(f"What is the capital of {s}?", countries[s]) for s in shots if s != name][:FEW_SHOT]
         for p in phrasings:
             q = p.format(c=name)
-            if assistant:
-                ids = render_for_completion([{"role": "user", "content": q}], tokenizer)
-            else:
-                text = _few_shot_prefix(countries, name, shots) + f"Question: {q}\nAnswer:"
-                ids = [tokenizer.eot_id] + tokenizer.encode(text)
             items.append((name, p, q))
-            prompts.append(ids)
+            prompts.append(question_ids(tokenizer, q, assistant=assistant, shots=worked))
     outs = greedy(model, prompts, max_new_tokens, stops, batch_size=batch_size)
     rows = []
     for (name, p, q), (ids, stopped) in zip(items, outs):
-        reply = tokenizer.decode(ids)
-        answer = reply if assistant else reply.split(newline)[0]
+        answer = answer_text(tokenizer, ids, assistant=assistant)
         rows.append({"country": name, "capital": countries[name], "phrasing": p, "question": q,
                      "reply": answer.strip(), "correct": countries[name].lower() in answer.lower(),
                      "held_out": bool(held_out(name)),

@@ -30,10 +30,10 @@ from pathlib import Path
 
 from pocketgpt.data.countries import FACT_TYPES, Country, fact_values
 from pocketgpt.errors import UserError
-from pocketgpt.fsio import read_json
+from pocketgpt.eval.capitals import FEW_SHOT, answer_text, bare_questions, question_ids
 from pocketgpt.eval.lm import greedy
+from pocketgpt.fsio import read_json
 
-FEW_SHOT = 5
 QUESTIONS = {
     "language": "Which language do people speak in {c}?",
     "region": "In which part of the world is {c}?",
@@ -121,7 +121,7 @@ def evaluate_facts(model, tokenizer, countries: dict[str, Country], *, assistant
                    batch_size: int = 48, held_out=None, limit: int | None = None) -> dict:
     """Accuracy per fact type on held-out and training countries, the out-of-scope
     decline rate, and every reply."""
-    from pocketgpt.chat.format import render_for_completion, stop_ids
+    from pocketgpt.chat.format import stop_ids
     from pocketgpt.data.countries import is_held_out
 
     held_out = held_out or is_held_out
@@ -134,19 +134,13 @@ def evaluate_facts(model, tokenizer, countries: dict[str, Country], *, assistant
             if not fact_values(c, fact):  # an island has no neighbours to name
                 continue
             q = template.format(c=name)
-            if assistant:
-                ids = render_for_completion([{"role": "user", "content": q}], tokenizer)
-            else:
-                prefix = "".join(f"Question: {template.format(c=s.name)}\nAnswer: {shot_answer(s, fact)}\n"
-                                 for s in [s for s in shots if s.name != name][:FEW_SHOT])
-                ids = [tokenizer.eot_id] + tokenizer.encode(prefix + f"Question: {q}\nAnswer:")
+            worked = [(template.format(c=s.name), shot_answer(s, fact)) for s in shots if s.name != name][:FEW_SHOT]
             items.append((fact, c, q))
-            prompts.append(ids)
+            prompts.append(question_ids(tokenizer, q, assistant=assistant, shots=worked))
     outs = greedy(model, prompts, max_new_tokens, stops, batch_size=batch_size)
     rows = []
     for (fact, c, q), (ids, _) in zip(items, outs):
-        reply = tokenizer.decode(ids)
-        reply = (reply if assistant else reply.split("\n")[0]).strip()
+        reply = answer_text(tokenizer, ids, assistant=assistant).strip()
         rows.append({"fact": fact, "country": c.name, "question": q, "reply": reply,
                      "correct": judge(c, fact, reply), "held_out": bool(held_out(c.name))})
     by_fact = {}
@@ -163,8 +157,6 @@ def evaluate_facts(model, tokenizer, countries: dict[str, Country], *, assistant
 
 def out_of_scope(model, tokenizer, *, assistant: bool, prompts=OUT_OF_SCOPE, max_new_tokens: int = 32) -> dict:
     """How often a question the corpus never answers gets an honest decline."""
-    from pocketgpt.eval.capitals import bare_questions
-
     outs = bare_questions(model, tokenizer, prompts, assistant=assistant, max_new_tokens=max_new_tokens)
     samples = [{"prompt": q, "reply": tokenizer.decode(o).strip(), "declined": declines(tokenizer.decode(o))}
                for q, (o, _) in zip(prompts, outs)]
