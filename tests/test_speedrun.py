@@ -24,7 +24,7 @@ def stand_in_pins(cache) -> dict:
     from the chat tests, written over the data tests' countryinfo."""
     pins = make_stand_in_packages(cache)
     chat = make_chat_stand_ins(cache)
-    pins.update({k: chat[k] for k in ("countryinfo", "chatterbot-corpus")})
+    pins.update({k: chat[k] for k in ("countryinfo", "chatterbot-corpus", "pycountry")})
     return pins
 
 

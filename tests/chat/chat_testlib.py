@@ -5,7 +5,8 @@ from __future__ import annotations
 
 def _country(name, capital, alpha3):
     return {"name": name, "capital": capital, "region": "Somewhere", "subregion": "", "population": 1000,
-            "area": 10, "languages": ["en"], "currencies": ["EUR"], "borders": [], "ISO": {"alpha3": alpha3}}
+            "area": 10, "languages": ["en"], "currencies": ["EUR"], "borders": [], "ISO": {"alpha3": alpha3},
+            "demonym": name + "ish"}
 
 
 # Held out (pocketgpt.data.countries.is_held_out): Chad, Guinea, Canada, China, Cameroon.
@@ -59,7 +60,7 @@ conversations:
 
 
 def make_chat_stand_ins(cache):
-    """Stand-in countryinfo and chatterbot-corpus wheels in ``cache``; returns pins for them."""
+    """Stand-in countryinfo, pycountry and chatterbot-corpus wheels in ``cache``; returns pins for them."""
     import json
     import zipfile
     from pathlib import Path
@@ -80,6 +81,9 @@ def make_chat_stand_ins(cache):
 
     place("countryinfo", {f"countryinfo/data/{c['name'].lower().replace(' ', '_')}.json": json.dumps(c)
                           for c in STAND_IN_COUNTRIES})
+    place("pycountry", {
+        "pycountry/databases/iso639-3.json": json.dumps({"639-3": [{"alpha_2": "en", "name": "English"}]}),
+        "pycountry/databases/iso4217.json": json.dumps({"4217": [{"alpha_3": "EUR", "name": "Euro"}]})})
     files = {f"chatterbot_corpus/data/english/{k}": v for k, v in CHATTERBOT_EN.items()}
     files["chatterbot_corpus/data/french/greetings.yml"] = "conversations:\n- - Bonjour\n  - Salut\n"
     place("chatterbot-corpus", files)

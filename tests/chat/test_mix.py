@@ -22,7 +22,8 @@ def _fold(s):
 def built(tmp_path_factory):
     root = tmp_path_factory.mktemp("mix")
     pins = make_chat_stand_ins(root / "cache")
-    report = build_default_chat(root / "out", ChatMixConfig(capital_chains=20, greeting_wraps=10),
+    # chatterbot is opt-in; built here with it, so its reader and the held-out rule over it are tested
+    report = build_default_chat(root / "out", ChatMixConfig(capital_chains=20, greeting_wraps=10, chatterbot=True),
                                 cache_dir=root / "cache", pins=pins)
     return root, pins, report, read_jsonl(root / "out" / "chat.jsonl")
 
@@ -79,7 +80,7 @@ def test_chatterbot_identity_multi_turn(built):
 
 def test_deterministic_and_atomic(built, tmp_path):
     root, pins, report, _ = built
-    again = build_default_chat(tmp_path / "o", ChatMixConfig(capital_chains=20, greeting_wraps=10),
+    again = build_default_chat(tmp_path / "o", ChatMixConfig(capital_chains=20, greeting_wraps=10, chatterbot=True),
                                cache_dir=root / "cache", pins=pins)
     assert (tmp_path / "o" / "chat.jsonl").read_bytes() == (root / "out" / "chat.jsonl").read_bytes()
     assert again == report == json.loads((root / "out" / "manifest.json").read_text())
@@ -95,12 +96,31 @@ def test_cli_default_chat(built, tmp_path, monkeypatch, capsys):
     from pocketgpt.data import packages
 
     root, pins, _, _ = built
-    for name in ("countryinfo", "chatterbot-corpus"):
+    for name in ("countryinfo", "chatterbot-corpus", "pycountry"):
         monkeypatch.setitem(packages.PINS, name, pins[name])
     rc = main(["data", "default-chat", "--out", str(tmp_path / "c"), "--cache", str(root / "cache")])
     out = capsys.readouterr().out
     assert rc == 0 and "5 held-out countries never appear" in out
-    assert len(read_jsonl(tmp_path / "c" / "chat.jsonl")) > 50
+    convs = read_jsonl(tmp_path / "c" / "chat.jsonl")
+    assert len(convs) > 50 and not any(c.meta["source"] == "chatterbot" for c in convs)  # opt-in only
+    rc = main(["data", "default-chat", "--out", str(tmp_path / "d"), "--cache", str(root / "cache"),
+               "--unknown", "0", "--chatterbot"])
+    sources = {c.meta["source"] for c in read_jsonl(tmp_path / "d" / "chat.jsonl")}
+    assert rc == 0 and "unknown" not in sources and "chatterbot" in sources
+
+
+def test_small_talk_replies_are_short_and_truthful(built):
+    from pocketgpt.chat.mix import SMALL_TALK
+
+    _, _, report, convs = built
+    talk = [c for c in convs if c.meta["source"] == "small_talk"]
+    assert len(talk) == report["sources"]["small_talk"]["conversations"] == ChatMixConfig().small_talk_copies * len(
+        SMALL_TALK)
+    replies = {a for _, answers in SMALL_TALK for a in answers}
+    for c in talk:
+        assert c.messages[-1]["content"] in replies and len(c.messages[-1]["content"]) < 120
+    # never a claim to be human, to have feelings or to know jokes it cannot back
+    assert not any(re.search(r"\bI am (a )?(human|person)\b|\bI feel\b", r) for r in replies)
 
 
 def test_facts_of_every_type_for_training_countries(built):
@@ -111,7 +131,7 @@ def test_facts_of_every_type_for_training_countries(built):
     asked = {q.format(c="France"): fact for fact, (qs, _) in FACT_QA.items() for q in qs}
     seen = {asked[c.messages[-2]["content"]] for c in facts if c.messages[-2]["content"] in asked}
     france = next(c for c in STAND_IN_COUNTRIES if c["name"] == "France")
-    assert seen >= {"language", "region", "currency"} | ({"neighbours"} if france.get("borders") else set())
+    assert seen >= {"language", "region", "currency", "demonym"} | ({"neighbours"} if france.get("borders") else set())
     for c in facts:  # replies name the country first, as the encyclopedia does
         reply = c.messages[-1]["content"]
         assert reply.endswith(".") and any(n["name"] in reply for n in STAND_IN_COUNTRIES)

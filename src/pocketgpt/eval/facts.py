@@ -1,7 +1,7 @@
 """Facts beyond capitals, and questions the corpus never answers.
 
 The capitals eval shows that pretraining taught one kind of fact. This one asks about
-the other facts the encyclopedia renders (language, region, currency, neighbours) for
+the other facts the encyclopedia renders (language, region, currency, neighbours, demonym) for
 held-out countries (never in SFT data) and training countries, the assistant in the chat
 format and the base model 5-shot in the corpus's quiz format, as :mod:`.capitals` does.
 
@@ -14,11 +14,13 @@ countries) and counts the replies that decline (:func:`declines`).
 
 >>> from pocketgpt.data.countries import FACT_TYPES, Country, fact_values
 >>> kenya = Country("Kenya", "Nairobi", "Africa", "Eastern Africa", 41800000, 580367.0,
-...                 ("English", "Swahili"), ("Kenyan shilling",), ("Ethiopia", "Somalia"))
+...                 ("English", "Swahili"), ("Kenyan shilling",), ("Ethiopia", "Somalia"), "Kenyan")
 >>> judge(kenya, "language", "People in Kenya speak Swahili.")
 True
 >>> judge(kenya, "language", "Kenya lies in Eastern Africa; people speak English and pay in Kenyan shilling.")
 False
+>>> judge(kenya, "currency", "The currency of Kenya is the Kenyan shilling.")  # "Kenyan" is part of the answer
+True
 >>> declines("I don't know; I was trained on a small corpus about countries.")
 True
 """
@@ -29,17 +31,14 @@ from dataclasses import fields
 from pathlib import Path
 
 from pocketgpt.data.countries import FACT_TYPES, Country, fact_values
+from pocketgpt.data.encyclopedia import FACT_QUESTIONS, quiz_answer
 from pocketgpt.errors import UserError
 from pocketgpt.eval.capitals import FEW_SHOT, answer_text, bare_questions, question_ids
 from pocketgpt.eval.lm import greedy
 from pocketgpt.fsio import read_json
 
-QUESTIONS = {
-    "language": "Which language do people speak in {c}?",
-    "region": "In which part of the world is {c}?",
-    "currency": "What is the currency of {c}?",
-    "neighbours": "Which countries border {c}?",
-}  # one per FACT_TYPES entry, in its order
+# the first quiz question of each fact type, as the encyclopedia asks it
+QUESTIONS = {fact: FACT_QUESTIONS[fact][0] for fact in FACT_TYPES}
 OUT_OF_SCOPE = (
     "Who wrote Hamlet?",
     "What is 2 plus 2?",
@@ -56,28 +55,24 @@ DECLINE_MARKERS = ("don't know", "do not know", "not sure", "cannot answer", "ca
                    "don't have", "do not have")
 
 
-def shot_answer(c: Country, fact: str) -> str:
-    """The answer written after ``Answer:`` in a few-shot example."""
-    if fact == "region":
-        return c.subregion or c.region
-    if fact == "currency":
-        return f"the {c.currencies[0]}"
-    if fact == "neighbours":
-        return ", ".join(c.neighbours[:3])
-    return fact_values(c, fact)[0]
-
-
 def _mentions(reply: str, options) -> bool:
     low = reply.lower()
     return any(o and o.lower() in low for o in options)
 
 
 def judge(c: Country, fact: str, reply: str) -> bool:
-    """Right when the reply names the fact and at most one other fact type's answer."""
-    if not _mentions(reply, fact_values(c, fact)):
+    """Right when the reply names the fact and at most one other fact type's answer. An
+    other fact's value that overlaps the asked one ("Kenyan" in "Kenyan shilling",
+    "French" the language and the demonym) is not counted as a second fact."""
+    asked = [v.lower() for v in fact_values(c, fact)]
+    if not _mentions(reply, asked):
         return False
-    others = [f for f in FACT_TYPES if f != fact and fact_values(c, f)]
-    return sum(_mentions(reply, fact_values(c, f)) for f in others) < 2
+    others = 0
+    for f in FACT_TYPES:
+        if f != fact:
+            distinct = [o for o in fact_values(c, f) if not any(o.lower() in v or v in o.lower() for v in asked)]
+            others += _mentions(reply, distinct)
+    return others < 2
 
 
 def declines(reply: str) -> bool:
@@ -134,7 +129,7 @@ def evaluate_facts(model, tokenizer, countries: dict[str, Country], *, assistant
             if not fact_values(c, fact):  # an island has no neighbours to name
                 continue
             q = template.format(c=name)
-            worked = [(template.format(c=s.name), shot_answer(s, fact)) for s in shots if s.name != name][:FEW_SHOT]
+            worked = [(template.format(c=s.name), quiz_answer(s, fact)) for s in shots if s.name != name][:FEW_SHOT]
             items.append((fact, c, q))
             prompts.append(question_ids(tokenizer, q, assistant=assistant, shots=worked))
     outs = greedy(model, prompts, max_new_tokens, stops, batch_size=batch_size)
