@@ -144,3 +144,23 @@ def test_full_cpu_speedrun_meets_the_quality_targets(tmp_path):
     general = base["compression"]["general"]
     assert general["model_bpb"] < general["xz_bpb"]
     assert (tmp_path / "run" / "report.md").is_file()
+
+
+def test_presets_are_checked_up_front_and_cpu_long_gives_general_text_more_room():
+    from pocketgpt.data.default_corpus import preset as corpus_preset
+    from pocketgpt.errors import UserError
+    from pocketgpt.speedrun import get_preset
+    from pocketgpt.train.config import PRESETS as TRAIN_PRESETS
+
+    with pytest.raises(UserError) as e:
+        get_preset("cpu_long")
+    assert "'cpu_long'" in str(e.value) and "cpu-long" in str(e.value)
+    cpu, long = get_preset("cpu"), get_preset("cpu-long")
+    assert long.total_minutes > 2 * cpu.total_minutes
+    short_general = 1 - corpus_preset(cpu.corpus_preset).country_share
+    long_general = 1 - corpus_preset(long.corpus_preset).country_share
+    assert long_general > 2 * short_general
+    # every name a preset refers to must exist, so a typo fails here and not 20 minutes in
+    for cfg in (cpu, long, get_preset("gpu"), get_preset("test")):
+        corpus_preset(cfg.corpus_preset)
+        assert cfg.pretrain_preset in TRAIN_PRESETS

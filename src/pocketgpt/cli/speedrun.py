@@ -9,7 +9,7 @@ from __future__ import annotations
 
 def register(sub) -> None:
     s = sub.add_parser("speedrun", help="every stage from nothing to a chatting assistant and its report card")
-    s.add_argument("--preset", default="cpu", help="cpu (25 min, 2 cores), gpu (one GPU, ~1 h), test (seconds)")
+    s.add_argument("--preset", default="cpu", help="cpu (25 min, 2 cores), cpu-long (60 min, 2 cores, more general text), gpu (one GPU, ~1 h), test (seconds)")
     s.add_argument("--out", default="runs/speedrun", metavar="RUNS_DIR", help="where every stage writes (default runs/speedrun)")
     s.add_argument("--data", nargs="+", metavar="PATH",
                    help="extra pretraining text: files, directories or globs (e.g. FineWeb-Edu *.parquet)")
