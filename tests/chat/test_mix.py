@@ -85,6 +85,9 @@ def test_deterministic_and_atomic(built, tmp_path):
     assert (tmp_path / "o" / "chat.jsonl").read_bytes() == (root / "out" / "chat.jsonl").read_bytes()
     assert again == report == json.loads((root / "out" / "manifest.json").read_text())
     assert report["packages"]["chatterbot-corpus"]["version"] == "1.3.3"
+    # the country names come from both packages, so both pins are recorded
+    assert {n: report["packages"][n]["sha256"] for n in ("countryinfo", "pycountry")} == \
+        {n: pins[n].sha256 for n in ("countryinfo", "pycountry")}
     from pocketgpt.errors import UserError
 
     with pytest.raises(UserError, match="already exists"):

@@ -359,7 +359,7 @@ def build_chat_mix(countries: dict, chatterbot_archive=None, cfg: ChatMixConfig 
 def build_default_chat(out_dir, cfg: ChatMixConfig | None = None, *, cache_dir=None, pins=None,
                        overwrite: bool = False) -> dict:
     """Write ``OUT/chat.jsonl`` and ``OUT/manifest.json`` (atomically, as one directory)."""
-    from pocketgpt.data.countries import country_facts
+    from pocketgpt.data.countries import COUNTRY_PACKAGES, country_facts
     from pocketgpt.data.packages import PINS, fetch_pinned
     from pocketgpt.fsio import atomic_dir
 
@@ -375,7 +375,7 @@ def build_default_chat(out_dir, cfg: ChatMixConfig | None = None, *, cache_dir=N
     countries = country_facts(cache_dir, pins)
     archive = fetch_pinned("chatterbot-corpus", cache_dir, pins) if cfg.chatterbot else None
     convs, report = build_chat_mix(countries, archive, cfg)
-    used = ["countryinfo"] + (["chatterbot-corpus"] if cfg.chatterbot else [])
+    used = list(COUNTRY_PACKAGES) + (["chatterbot-corpus"] if cfg.chatterbot else [])
     report["packages"] = {n: {"version": pins[n].version, "sha256": pins[n].sha256, "license": pins[n].license}
                           for n in used}
     report["format"] = "one JSON object per line: {\"messages\": [...], \"source\": ...}"

@@ -176,6 +176,9 @@ def parse_countryinfo(archive: str | os.PathLike, iso: tuple[dict, dict]) -> dic
     return dict(sorted(out.items()))
 
 
+COUNTRY_PACKAGES = ("countryinfo", "pycountry")  # what country_facts reads: the pins a manifest records
+
+
 def country_facts(cache_dir: str | os.PathLike | None = None, pins: dict | None = None) -> dict[str, Country]:
     """``{name: Country}`` from the pinned countryinfo package, its codes named through the
     pinned pycountry package (both fetched into the cache once)."""

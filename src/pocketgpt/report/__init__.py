@@ -25,7 +25,7 @@ EXAMPLE_SENTENCE = "The capital of France is Paris."
 SAMPLE_PROMPTS = ("What is the capital of France?", "What is the capital of {held_out}?",
                   "Which language do people speak in {held_out}?", "In which part of the world is {held_out}?",
                   "What is the currency of {held_out}?", "Which countries border {held_out}?",
-                  "Who wrote Hamlet?", "What is 2 plus 2?", "Tell me about the sea.")
+                  "What do you call people from {held_out}?", "Who wrote Hamlet?", "What is 2 plus 2?", "Tell me about the sea.")
 SAMPLE_TOKENS = 40
 
 
