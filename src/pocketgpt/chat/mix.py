@@ -41,12 +41,12 @@ from __future__ import annotations
 import json
 import random
 import re
-import unicodedata
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from pocketgpt.chat.conversation import Conversation
 from pocketgpt.chat.format import validate
+from pocketgpt.chat.names import fold, names_pattern
 from pocketgpt.data.countries import FACT_TYPES, fact_values
 from pocketgpt.data.encyclopedia import FACT_QUESTIONS, FACT_SENTENCES, fact_sentence
 from pocketgpt.errors import UserError
@@ -170,22 +170,9 @@ class ChatMixConfig:
     max_turns: int = 8  # chatterbot dialogues longer than this are cut into pieces
 
 
-def fold(text: str) -> str:
-    """Lower case with accents removed: 'Yaoundé' -> 'yaounde'."""
-    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c)).lower()
-
-
 def held_out_pattern(countries: dict) -> re.Pattern:
     """A regex matching (on :func:`fold`-ed text) any held-out country's name or capital as whole words."""
-    terms = set()
-    for c in countries.values():
-        if c.held_out:
-            for t in (c.name, c.capital):
-                terms.add(fold(t))
-                if fold(t).startswith("the "):
-                    terms.add(fold(t)[4:])
-    alts = "|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True))
-    return re.compile(rf"(?<!\w)(?:{alts})(?!\w)")
+    return names_pattern(t for c in countries.values() if c.held_out for t in (c.name, c.capital))
 
 
 def _conv(messages: list[tuple[str, str]], source: str, system: str | None = None) -> Conversation:

@@ -1,4 +1,4 @@
-"""``pocketgpt data default|tokenize|info|countries``."""
+"""``pocketgpt data default|tokenize|info|countries|synth``."""
 
 from __future__ import annotations
 
@@ -49,6 +49,44 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--cache", default=None)
     c.add_argument("--held-out", action="store_true", help="only the held-out countries")
     c.set_defaults(func=cmd_countries)
+
+    _register_synth(dsub)
+
+
+def _register_synth(dsub) -> None:
+    s = dsub.add_parser("synth", help="make SFT conversations with a teacher model over the OpenAI chat API",
+                        description="Ask a teacher model (vLLM, llama.cpp server, Ollama, pocketgpt serve...) and "
+                                    "append each conversation to OUT/chat.jsonl. Rerun the same command to resume.")
+    s.add_argument("--base-url", required=True, help="the teacher's API root, e.g. http://127.0.0.1:8000/v1")
+    s.add_argument("--model", required=True, help="the teacher model's name on that server")
+    s.add_argument("--out", required=True, metavar="DIR", help="output directory: chat.jsonl, dropped.log, manifest.json")
+    s.add_argument("--api-key", default=None, help="API key (default $OPENAI_API_KEY; local servers need none)")
+    src = s.add_mutually_exclusive_group(required=True)
+    src.add_argument("--prompts", metavar="FILE",
+                     help='one user message per line, or .jsonl with {"prompt": ..., "system": ...} per line')
+    src.add_argument("--topics", metavar="FILE", help="one topic per line; the teacher writes a question per sample")
+    s.add_argument("--template", default=None, help="the request that makes a topic into a question; {topic} "
+                                                   "stands for the topic (default in docs/chat.md)")
+    s.add_argument("--system", default=None, help="system message for every conversation (a .jsonl line's wins)")
+    s.add_argument("--turns", type=int, default=1, help="assistant replies per conversation; the teacher also "
+                                                        "writes the user's follow-ups (default 1)")
+    s.add_argument("--samples-per-prompt", type=int, default=1)
+    s.add_argument("--temperature", type=float, default=0.7)
+    s.add_argument("--top-p", type=float, default=None)
+    s.add_argument("--max-tokens", type=int, default=512, help="tokens per teacher reply (default 512)")
+    s.add_argument("--seed", type=int, default=None, help="send a seed derived from this with every request")
+    s.add_argument("--keep-truncated", action="store_true", help="keep replies cut at --max-tokens")
+    s.add_argument("--exclude", metavar="FILE", help="drop conversations naming any of these (one per line, or the "
+                                                     "JSON lines of `pocketgpt data countries --held-out`)")
+    s.add_argument("--concurrency", type=int, default=4, help="requests in flight (default 4)")
+    s.add_argument("--timeout", type=float, default=60.0, help="seconds per request (default 60)")
+    s.add_argument("--retries", type=int, default=5, help="retries per request on timeouts, 429 and 5xx (default 5)")
+    s.add_argument("--backoff", type=float, default=0.5, help="seconds before the first retry, doubled each time")
+    s.add_argument("--max-requests", type=int, default=None, help="stop after this many requests (this run)")
+    s.add_argument("--max-tokens-total", type=int, default=None, help="stop after this many tokens (this run)")
+    s.add_argument("--overwrite", action="store_true", help="discard what --out holds and start again")
+    s.add_argument("--no-progress", action="store_true")
+    s.set_defaults(func=cmd_synth)
 
 
 def cmd_default(args) -> int:
@@ -113,4 +151,31 @@ def cmd_countries(args) -> int:
         if args.held_out and not c.held_out:
             continue
         print(json.dumps({**asdict(c), "held_out": c.held_out}, ensure_ascii=False))
+    return 0
+
+
+def cmd_synth(args) -> int:
+    from pocketgpt.chat.synth import SynthConfig, run_synth
+
+    cfg = SynthConfig(
+        base_url=args.base_url, model=args.model, out=args.out,
+        api_key=args.api_key if args.api_key is not None else os.environ.get("OPENAI_API_KEY"),
+        prompts=args.prompts, topics=args.topics, system=args.system, turns=args.turns,
+        samples_per_prompt=args.samples_per_prompt, temperature=args.temperature, top_p=args.top_p,
+        max_tokens=args.max_tokens, seed=args.seed, keep_truncated=args.keep_truncated, exclude=args.exclude,
+        concurrency=args.concurrency, timeout=args.timeout, retries=args.retries, backoff=args.backoff,
+        max_requests=args.max_requests, max_tokens_total=args.max_tokens_total, overwrite=args.overwrite)
+    if args.template is not None:
+        cfg.template = args.template
+    m = run_synth(cfg, progress=not args.no_progress and sys.stderr.isatty())
+    dropped = ", ".join(f"{k} {v}" for k, v in m["dropped"].items()) or "none"
+    print(f"{args.out}/chat.jsonl: {m['kept']} conversations kept of {m['tasks']} tasks (dropped: {dropped}); "
+          f"{m['usage']['total_tokens']:,} tokens in {m['usage']['requests']} requests; status {m['status']}")
+    run = m["last_run"]
+    if m["status"] == "budget":
+        print(f"stopped at {run['budget_spent']}: {m['remaining']} tasks left; rerun to continue", file=sys.stderr)
+    elif m["status"] == "incomplete":
+        print(f"{run['failed']} conversations failed after every retry (first: {run['failed_first']}); rerun the "
+              "same command to retry them", file=sys.stderr)
+        return 1
     return 0
