@@ -33,8 +33,8 @@ USER_SIMULATOR = ("You are playing the user in a conversation with an AI assista
                   "voice. Write only that message, with no label or quotes.")
 # The openings of a refusal; matched at the start of a reply, apostrophes straightened, any case.
 REFUSAL = re.compile(
-    r"^\W*(?:(?:i'?m|i am) (?:so |very |really )?sorry,? (?:but )?)?"
-    r"(?:i (?:cannot|can ?not|can't|won't|will not|am unable to|'?m unable to|am not able to|'?m not able to)"
+    r"^\W*(?:(?:(?:i'?m|i am) (?:so |very |really )?)?sorry,? (?:but )?)?"
+    r"(?:(?:i (?:cannot|can ?not|can't|won't|will not)|(?:i am|i'?m) (?:unable|not able) to)"
     r" (?:help|assist|provide|comply|fulfil|fulfill|answer|do that|support|create|generate|write|engage)"
     r"|as an ai\b|as a language model\b|as an ai language model\b)", re.I)
 
