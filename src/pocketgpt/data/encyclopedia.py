@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 from pocketgpt.data.countries import FACT_TYPES, Country, fact_values
 
@@ -164,9 +164,15 @@ def other_facts(c: Country, rng: random.Random) -> list[str]:
 def render_page(c: Country, rng: random.Random) -> str:
     """One encyclopedia page: the capital in several phrasings plus every other fact, shuffled."""
     capital = [t.format(c=c.name, k=c.capital) for t in rng.sample(CAPITAL, CAPITAL_SENTENCES_PER_PAGE)]
-    sentences = capital + other_facts(c, rng)
+    return layout_page(capital + other_facts(c, rng), TITLES, c.name, rng)
+
+
+def layout_page(sentences: list[str], titles, name: str, rng: random.Random) -> str:
+    """A page of ``sentences`` in a random order under one of ``titles`` (``{c}`` is ``name``):
+    as prose, two paragraphs or a bullet list. Every encyclopedia's pages are laid out here."""
+    sentences = list(sentences)
     rng.shuffle(sentences)
-    title = rng.choice(TITLES).format(c=c.name)
+    title = rng.choice(titles).format(c=name)
     style = rng.random()
     if style < 0.5:
         body = " ".join(sentences)
@@ -193,7 +199,13 @@ def render_quiz(countries: list[Country], rng: random.Random, answer_key: bool, 
         fact = topic or rng.choices(QUIZ_FACTS, QUIZ_WEIGHTS)[0]
         if fact == "capital" or fact_values(c, fact):
             qas.append(_qa(c, fact, rng))
-    lines = [rng.choice(QUIZ_TOPIC_TITLES[topic] if topic else MIXED_QUIZ_TITLES), ""]
+    return layout_quiz(qas, QUIZ_TOPIC_TITLES[topic] if topic else MIXED_QUIZ_TITLES, rng, answer_key)
+
+
+def layout_quiz(qas: list[tuple[str, str]], titles, rng: random.Random, answer_key: bool) -> str:
+    """A quiz sheet of ``(question, answer)`` pairs under one of ``titles``: the answer right
+    after each question in one of three styles, or all in a key at the end."""
+    lines = [rng.choice(titles), ""]
     if answer_key:
         lines += [f"{i}. {q}" for i, (q, _) in enumerate(qas, 1)]
         lines += ["", rng.choice(("Answers:", "Answer key:", "Solutions:"))]
@@ -227,20 +239,27 @@ def generate(countries: dict[str, Country], target_chars: int, seed: int,
              config: EncyclopediaConfig | None = None) -> Iterator[str]:
     """Yield documents until ``target_chars`` characters: rounds of one page per country
     (in a fresh random order) with quiz sheets mixed in. Deterministic for a seed."""
-    cfg = config or EncyclopediaConfig()
+    yield from generate_documents(list(countries.values()), target_chars, seed, config or EncyclopediaConfig(),
+                                  render_page, render_quiz, QUIZ_FACTS)
+
+
+def generate_documents(entities: list, target_chars: int, seed: int, cfg: EncyclopediaConfig,
+                       page: Callable, quiz: Callable, topics: tuple[str, ...]) -> Iterator[str]:
+    """The rounds every encyclopedia is written in: each round visits all ``entities`` in a
+    fresh random order and writes a ``page(entity, rng)`` or, by ``cfg.quiz_share``, a
+    ``quiz(picks, rng, answer_key=, topic=)`` sheet (a ``topic`` from ``topics`` or None)."""
     rng = random.Random(seed)
-    names = list(countries.values())
     written = 0
     while written < target_chars:
-        order = names[:]
+        order = entities[:]
         rng.shuffle(order)
-        for c in order:
+        for e in order:
             if rng.random() < cfg.quiz_share:
-                picks = rng.sample(names, min(len(names), rng.randint(cfg.quiz_min, cfg.quiz_max)))
-                topic = rng.choice(QUIZ_FACTS) if rng.random() < cfg.topic_share else None
-                doc = render_quiz(picks, rng, answer_key=rng.random() < cfg.answer_key_share, topic=topic)
+                picks = rng.sample(entities, min(len(entities), rng.randint(cfg.quiz_min, cfg.quiz_max)))
+                topic = rng.choice(topics) if rng.random() < cfg.topic_share else None
+                doc = quiz(picks, rng, answer_key=rng.random() < cfg.answer_key_share, topic=topic)
             else:
-                doc = render_page(c, rng)
+                doc = page(e, rng)
             written += len(doc)
             yield doc
             if written >= target_chars:
