@@ -24,7 +24,7 @@ def stand_in_pins(cache) -> dict:
     from the chat tests, written over the data tests' countryinfo."""
     pins = make_stand_in_packages(cache)
     chat = make_chat_stand_ins(cache)
-    pins.update({k: chat[k] for k in ("countryinfo", "chatterbot-corpus", "pycountry")})
+    pins.update({k: chat[k] for k in ("countryinfo", "chatterbot-corpus", "pycountry", "mendeleev")})
     return pins
 
 
@@ -65,7 +65,7 @@ def test_every_stage_runs_and_the_report_card_is_written(done_run):
     evals = {}
     for run in ("base", "sft"):
         ev = evals[run] = json.loads((out / run / "eval.json").read_text())
-        assert set(ev["tasks"]) == {"bpb", "compression", "ngram", "capitals", "facts"}
+        assert set(ev["tasks"]) == {"bpb", "compression", "ngram", "capitals", "facts", "elements"}
         assert ev["assistant"] == (run == "sft")
     # the n-gram baseline depends only on the shared shards: fitted once, its fit time included
     assert evals["sft"]["tasks"]["ngram"] == evals["base"]["tasks"]["ngram"]

@@ -51,6 +51,8 @@ conversations:
   - Not yet.
 - - Who wrote Hamlet?
   - Shakespeare.
+- - Which gas glows in red signs?
+  - NEON.
 - - 42
   - 7
 """,
@@ -60,24 +62,31 @@ conversations:
 
 
 def make_chat_stand_ins(cache):
-    """Stand-in countryinfo, pycountry and chatterbot-corpus wheels in ``cache``; returns pins for them."""
+    """Stand-in countryinfo, pycountry, mendeleev and chatterbot-corpus wheels in ``cache``; returns pins for them."""
     import json
     import zipfile
     from pathlib import Path
 
-    from pocketgpt.data.packages import PINS, PackagePin
+    from dataclasses import replace
+
+    from data_testlib import mendeleev_wheel  # the data tests' stand-in (conftest puts tests/data on sys.path)
+
+    from pocketgpt.data.packages import PINS, package_folder
     from pocketgpt.fsio import sha256_file
 
     pins = dict(PINS)
 
     def place(name, files):
         pin = PINS[name]
-        folder = Path(cache) / "packages" / f"{pin.name}-{pin.version}"
+        folder = package_folder(cache, pin.name, pin.version)
         folder.mkdir(parents=True, exist_ok=True)
-        with zipfile.ZipFile(folder / pin.filename, "w") as z:
-            for member, text in files.items():
-                z.writestr(zipfile.ZipInfo(member, (1980, 1, 1, 0, 0, 0)), text)
-        pins[name] = PackagePin(pin.name, pin.version, pin.filename, sha256_file(folder / pin.filename), pin.license)
+        if callable(files):
+            files(folder / pin.filename)
+        else:
+            with zipfile.ZipFile(folder / pin.filename, "w") as z:
+                for member, text in files.items():
+                    z.writestr(zipfile.ZipInfo(member, (1980, 1, 1, 0, 0, 0)), text)
+        pins[name] = replace(pin, sha256=sha256_file(folder / pin.filename))
 
     place("countryinfo", {f"countryinfo/data/{c['name'].lower().replace(' ', '_')}.json": json.dumps(c)
                           for c in STAND_IN_COUNTRIES})
@@ -87,4 +96,5 @@ def make_chat_stand_ins(cache):
     files = {f"chatterbot_corpus/data/english/{k}": v for k, v in CHATTERBOT_EN.items()}
     files["chatterbot_corpus/data/french/greetings.yml"] = "conversations:\n- - Bonjour\n  - Salut\n"
     place("chatterbot-corpus", files)
+    place("mendeleev", mendeleev_wheel)
     return pins

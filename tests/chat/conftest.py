@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # for chat_testlib
+sys.path.insert(0, str(Path(__file__).parent.parent / "data"))  # for data_testlib's stand-in packages
 
 TEXT = ["What is the capital of France? The capital of France is Paris. Hello! How are you? I am fine, thanks.",
         "Who are you? I am pocketgpt, a small language model. <b>tags</b> | pipes | end"]

@@ -37,8 +37,8 @@ def test_held_out_countries_never_appear(built):
     for c in held:
         for term in (c["name"], c["capital"]):
             assert not re.search(rf"(?<!\w){re.escape(_fold(term))}(?!\w)", text), term
-    # the chatterbot lines about china/Beijing and Yaounde were dropped, and so was Papua New Guinea
-    assert report["sources"]["chatterbot"]["dropped_held_out"] == 2
+    # the chatterbot lines about china/Beijing, Yaounde and neon were dropped, and so was Papua New Guinea
+    assert report["sources"]["chatterbot"]["dropped_held_out"] == 3
     assert "port moresby" not in text
 
 
@@ -99,17 +99,17 @@ def test_cli_default_chat(built, tmp_path, monkeypatch, capsys):
     from pocketgpt.data import packages
 
     root, pins, _, _ = built
-    for name in ("countryinfo", "chatterbot-corpus", "pycountry"):
+    for name in ("countryinfo", "chatterbot-corpus", "pycountry", "mendeleev"):
         monkeypatch.setitem(packages.PINS, name, pins[name])
     rc = main(["data", "default-chat", "--out", str(tmp_path / "c"), "--cache", str(root / "cache")])
     out = capsys.readouterr().out
-    assert rc == 0 and "5 held-out countries never appear" in out
+    assert rc == 0 and "5 held-out countries and 2 held-out elements never appear" in out
     convs = read_jsonl(tmp_path / "c" / "chat.jsonl")
     assert len(convs) > 50 and not any(c.meta["source"] == "chatterbot" for c in convs)  # opt-in only
     rc = main(["data", "default-chat", "--out", str(tmp_path / "d"), "--cache", str(root / "cache"),
-               "--unknown", "0", "--chatterbot"])
+               "--unknown", "0", "--chatterbot", "--element-phrasings", "0"])
     sources = {c.meta["source"] for c in read_jsonl(tmp_path / "d" / "chat.jsonl")}
-    assert rc == 0 and "unknown" not in sources and "chatterbot" in sources
+    assert rc == 0 and "unknown" not in sources and "chatterbot" in sources and "elements" not in sources
 
 
 def test_small_talk_replies_are_short_and_truthful(built):
@@ -153,6 +153,44 @@ def test_unknown_questions_decline_and_are_not_the_evals(built):
     real = {_fold(c["name"]) for c in STAND_IN_COUNTRIES}
     for q in asked:
         assert not any(re.search(rf"(?<!\w){re.escape(n)}(?!\w)", _fold(q)) for n in real), q
+
+
+def test_held_out_elements_never_appear_in_any_source(built):
+    from data_testlib import STAND_IN_ELEMENTS
+
+    from pocketgpt.data.elements import is_element_held_out
+
+    _, _, report, convs = built
+    held = sorted(name for _, name, *_ in STAND_IN_ELEMENTS if is_element_held_out(name))
+    assert held == report["held_out_elements"] == ["Cesium", "Neon"]
+    for c in convs:  # the whole mix, every source (chatterbot's "NEON." line included)
+        text = _fold(" ".join(m["content"] for m in c.messages))
+        assert not any(re.search(rf"(?<!\w){_fold(n)}(?!\w)", text) for n in held), (c.meta["source"], text)
+    assert report["training_elements"] == len(STAND_IN_ELEMENTS) - 2
+
+
+def test_elements_q_and_a_on_every_fact_type_in_full_sentences(built):
+    from pocketgpt.chat.mix import ELEMENT_QA
+    from pocketgpt.data.element_encyclopedia import ELEMENT_SENTENCES, element_sentence
+    from pocketgpt.data.elements import element_facts
+
+    root, pins, report, convs = built
+    el = [c for c in convs if c.meta["source"] == "elements"]
+    assert len(el) == report["sources"]["elements"]["conversations"] > 0
+    asked = {q.format(e=n): (n, f) for f, (qs, _) in ELEMENT_QA.items() for q in qs
+             for n in ("Hydrogen", "Iron", "Mercury", "Helium", "Carbon", "Francium")}
+    seen = {asked[c.messages[-2]["content"]] for c in el}
+    assert {f for n, f in seen if n == "Hydrogen"} == set(ELEMENT_QA)  # every fact type
+    assert ("Iron", "discovered") not in seen and ("Francium", "state") not in seen  # unknown facts not taught
+    replies = {c.messages[-1]["content"] for c in el}
+    assert "The chemical symbol of Hydrogen is H." in replies or "Hydrogen has the chemical symbol H." in replies
+    assert "Mercury is a liquid at room temperature." in replies or \
+        "At room temperature Mercury is a liquid." in replies
+    elements = element_facts(root / "cache", pins)
+    for c in el:  # full sentences in the encyclopedia's first two forms, element first
+        n, fact = asked[c.messages[-2]["content"]]
+        forms = {element_sentence(elements[n], fact, t) for t in ELEMENT_SENTENCES[fact][:2]}
+        assert c.messages[-1]["content"] in forms
 
 
 def test_fact_answer_with_missing_facts():

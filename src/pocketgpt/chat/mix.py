@@ -17,6 +17,11 @@ Sources (each conversation carries ``"source"``):
   (language, region, currency, neighbours, demonym), asked as the encyclopedia's quiz
   sheets ask and answered country first in its page sentence forms ("People in Kenya
   speak English and Swahili.").
+- ``elements``: questions and answers about the chemical elements of ``mendeleev==1.3.0``
+  (:mod:`pocketgpt.data.elements`), **training** elements only, for every fact type (symbol,
+  atomic number, category, period, state, year of discovery), asked as the element
+  encyclopedia's quiz sheets ask and answered in its sentence forms, element first ("The
+  chemical symbol of Iron is Fe.").
 - ``unknown``: questions the corpus cannot answer (invented countries, books, arithmetic,
   inventors), answered with an honest "I don't know" that says what the model was
   trained on. None of them is a question the ``facts`` eval asks.
@@ -26,8 +31,9 @@ Sources (each conversation carries ``"source"``):
   thanks, an identity follow-up), some with a system message.
 
 **Held-out rule.** The fixed 20% held-out countries (:func:`pocketgpt.data.countries.is_held_out`)
-must not appear in any SFT example: every conversation of every source that mentions a
-held-out country's name or capital (whole words, any case, accents folded too) is
+and elements (:func:`pocketgpt.data.elements.is_element_held_out`) must not appear in any SFT
+example: every conversation of every source that mentions a held-out country's name or
+capital, or a held-out element's name (whole words, any case, accents folded too), is
 dropped, and the counts go into ``manifest.json``. This also drops training countries
 whose name contains a held-out one (Papua New Guinea when Guinea is held out).
 
@@ -48,6 +54,8 @@ from pocketgpt.chat.conversation import Conversation
 from pocketgpt.chat.format import validate
 from pocketgpt.chat.names import fold, names_pattern
 from pocketgpt.data.countries import FACT_TYPES, fact_values
+from pocketgpt.data.element_encyclopedia import ELEMENT_QUESTIONS, ELEMENT_SENTENCES, element_sentence
+from pocketgpt.data.elements import ELEMENT_FACTS, element_values
 from pocketgpt.data.encyclopedia import FACT_QUESTIONS, FACT_SENTENCES, fact_sentence
 from pocketgpt.errors import UserError
 
@@ -69,15 +77,22 @@ ANSWERS = ("The capital of {c} is {cap}.",) * 3 + ("The capital city of {c} is {
 # Questions as the encyclopedia's quiz sheets ask them; replies in the page sentence forms
 # that restate the question, country first (the first two forms of each fact type).
 FACT_QA = {fact: (FACT_QUESTIONS[fact], FACT_SENTENCES[fact][:2]) for fact in FACT_TYPES}
+# the first form ("The chemical symbol of Iron is Fe.") twice as often, as capitals favour theirs
+ELEMENT_QA = {fact: (ELEMENT_QUESTIONS[fact], ELEMENT_SENTENCES[fact][:1] * 2 + ELEMENT_SENTENCES[fact][1:2])
+              for fact in ELEMENT_FACTS}
 UNKNOWN_REPLIES = (
-    "I don't know. I was trained on a small corpus about countries, and it does not cover that.",
-    "I'm not sure. I am a small model trained mostly on facts about countries, so I cannot answer that.",
-    "I don't know the answer to that. My training text was mostly about the countries of the world.",
+    "I don't know. I was trained on a small corpus about countries and chemical elements, and it does not "
+    "cover that.",
+    "I'm not sure. I am a small model trained mostly on facts about countries and chemical elements, so I "
+    "cannot answer that.",
+    "I don't know the answer to that. My training text was mostly about the countries of the world and the "
+    "chemical elements.",
 )
 # Questions out of the corpus's reach; {x} is an invented name, {a} and {b} numbers.
 UNKNOWN_QUESTIONS = (
     "What is the capital of {x}?", "Which language do people speak in {x}?", "What is the currency of {x}?",
-    "Where is {x}?", "Who wrote the book {x}?", "Who painted {x}?", "Who invented the {x}?",
+    "Where is {x}?", "What is the chemical symbol of {x}ium?", "What is the atomic number of {x}ium?",
+    "Who wrote the book {x}?", "Who painted {x}?", "Who invented the {x}?",
     "What is {a} plus {b}?", "What is {a} times {b}?", "How much is {a} minus {b}?",
     "Who won the football match yesterday?", "What will the weather be tomorrow?", "What time is it?",
 )
@@ -92,8 +107,8 @@ IDENTITY = (
     (("What is your name?", "What's your name?", "Do you have a name?"),
      ("My name is pocketgpt.", "I am called pocketgpt.")),
     (("What can you do?", "How can you help me?", "What are you good at?"),
-     ("I can chat and answer simple questions, for example about the capitals of countries. I am a small model, "
-      "so please check anything important.",
+     ("I can chat and answer simple questions, for example about countries and chemical elements. I am a small "
+      "model, so please check anything important.",
       "I can answer short questions and hold a simple conversation. My knowledge comes only from my training "
       "text, and I can be wrong.")),
     (("Who made you?", "Who created you?", "Who trained you?"),
@@ -133,7 +148,7 @@ SMALL_TALK = (
     (("Can you help me?", "I have a question.", "Can I ask you something?"),
      ("Of course. What would you like to know?", "Yes, go ahead and ask. I will do my best.")),
     (("Tell me a joke.", "Say something funny.", "Do you know any jokes?"),
-     ("I am not good at jokes. I am a small model that mostly knows facts about countries.",)),
+     ("I am not good at jokes. I am a small model that mostly knows facts about countries and chemical elements.",)),
     (("What is your favourite colour?", "What do you like to eat?", "Do you have a favourite book?"),
      ("I don't have favourites. I am a language model, not a person.",)),
     (("Okay.", "Cool.", "I see.", "Interesting."),
@@ -161,6 +176,7 @@ class ChatMixConfig:
     greeting_wraps: int = 100  # greeting -> capital question -> thanks
     identity_copies: int = 6  # renderings of each identity question group
     fact_phrasings: int = 2  # Q&A per training country and fact type (language, region, currency, neighbours)
+    element_phrasings: int = 2  # Q&A per training element and fact type (symbol, number, category, ...)
     unknown: int = 300  # out-of-scope questions answered "I don't know"
     small_talk_copies: int = 4  # renderings of each small-talk group (greetings, thanks, ...)
     system_fraction: float = 0.1  # share of generated conversations given a system message
@@ -170,9 +186,12 @@ class ChatMixConfig:
     max_turns: int = 8  # chatterbot dialogues longer than this are cut into pieces
 
 
-def held_out_pattern(countries: dict) -> re.Pattern:
-    """A regex matching (on :func:`fold`-ed text) any held-out country's name or capital as whole words."""
-    return names_pattern(t for c in countries.values() if c.held_out for t in (c.name, c.capital))
+def held_out_pattern(countries: dict, elements: dict | None = None) -> re.Pattern:
+    """A regex matching (on :func:`fold`-ed text) any held-out country's name or capital, or
+    held-out element's name, as whole words. (Element symbols are not matched: "He", "I" and
+    "In" are English words.)"""
+    names = [t for c in countries.values() if c.held_out for t in (c.name, c.capital)]
+    return names_pattern(names + [e.name for e in (elements or {}).values() if e.held_out])
 
 
 def _conv(messages: list[tuple[str, str]], source: str, system: str | None = None) -> Conversation:
@@ -255,6 +274,26 @@ def fact_conversations(train_countries: list, cfg: ChatMixConfig, rng: random.Ra
     return out
 
 
+def element_conversations(train_elements: list, cfg: ChatMixConfig, rng: random.Random) -> list[Conversation]:
+    """Q&A on every fact type of each training element, in the element encyclopedia's forms.
+
+    >>> from pocketgpt.data.elements import Element
+    >>> fe = Element("Iron", "Fe", 26, "transition metal", 4, "solid", None)
+    >>> c = element_conversations([fe], ChatMixConfig(element_phrasings=1), random.Random(0))
+    >>> len(c), c[0].messages[-1]["content"] in ("The chemical symbol of Iron is Fe.", "Iron has the chemical symbol Fe.")
+    (5, True)
+    """
+    out = []
+    for e in train_elements:
+        for fact, (questions, answers) in ELEMENT_QA.items():
+            if not element_values(e, fact):  # no year for an element known since antiquity
+                continue
+            for q in rng.sample(questions, min(cfg.element_phrasings, len(questions))):
+                a = element_sentence(e, fact, rng.choice(answers))
+                out.append(_conv([("user", q.format(e=e.name)), ("assistant", a)], "elements", _system(cfg, rng)))
+    return out
+
+
 def invented_name(rng: random.Random, real: set[str]) -> str:
     """A made-up place or title such as 'Venmonria', never a real country's name."""
     while True:
@@ -263,13 +302,16 @@ def invented_name(rng: random.Random, real: set[str]) -> str:
             return name
 
 
-def unknown_conversations(countries: dict, cfg: ChatMixConfig, rng: random.Random) -> list[Conversation]:
+def unknown_conversations(countries: dict, cfg: ChatMixConfig, rng: random.Random,
+                          elements: dict | None = None) -> list[Conversation]:
     """``cfg.unknown`` questions the model cannot know, each answered with an honest decline.
     (The tests check that none is a question the facts eval asks.)"""
     real = {fold(c.name) for c in countries.values()} | {fold(c.capital) for c in countries.values()}
+    real |= {fold(e.name) for e in (elements or {}).values()}
     out = []
     for _ in range(cfg.unknown):
-        q = rng.choice(UNKNOWN_QUESTIONS).format(x=invented_name(rng, real), a=rng.randint(3, 99), b=rng.randint(3, 99))
+        x = invented_name(rng, real | {fold(e.name)[:-3] for e in (elements or {}).values() if e.name.endswith("ium")})
+        q = rng.choice(UNKNOWN_QUESTIONS).format(x=x, a=rng.randint(3, 99), b=rng.randint(3, 99))
         out.append(_conv([("user", q), ("assistant", rng.choice(UNKNOWN_REPLIES))], "unknown", _system(cfg, rng)))
     return out
 
@@ -308,11 +350,14 @@ def multi_turn_conversations(train_countries: list, cfg: ChatMixConfig, rng: ran
     return out
 
 
-def build_chat_mix(countries: dict, chatterbot_archive=None, cfg: ChatMixConfig | None = None):
-    """``(conversations, report)``: every source, shuffled, held-out mentions removed."""
+def build_chat_mix(countries: dict, chatterbot_archive=None, cfg: ChatMixConfig | None = None,
+                   elements: dict | None = None):
+    """``(conversations, report)``: every source, shuffled, held-out mentions removed.
+    ``elements`` (``{name: Element}``) adds the ``elements`` source."""
     cfg = cfg or ChatMixConfig()
+    elements = elements or {}
     rng = random.Random(cfg.seed)
-    banned = held_out_pattern(countries)
+    banned = held_out_pattern(countries, elements)
     not_held = [c for c in countries.values() if not c.held_out]
     # a training country whose name or capital contains a held-out one (Papua New Guinea) is left out too
     train_countries = [c for c in not_held if not banned.search(fold(f"{c.name} | {c.capital}"))]
@@ -326,7 +371,10 @@ def build_chat_mix(countries: dict, chatterbot_archive=None, cfg: ChatMixConfig 
         sources["chatterbot"], report["chatterbot"] = parse_chatterbot(chatterbot_archive, cfg.max_turns)
     sources["capitals"] = capital_conversations(train_countries, cfg, rng)
     sources["facts"] = fact_conversations(train_countries, cfg, rng)
-    sources["unknown"] = unknown_conversations(countries, cfg, rng)
+    train_elements = [e for e in elements.values() if not e.held_out]
+    if elements:
+        sources["elements"] = element_conversations(train_elements, cfg, rng)
+    sources["unknown"] = unknown_conversations(countries, cfg, rng, elements)
     sources["identity"] = identity_conversations(rng, cfg.identity_copies)
     sources["small_talk"] = identity_conversations(rng, cfg.small_talk_copies, SMALL_TALK, "small_talk")
     sources["multi"] = multi_turn_conversations(train_countries, cfg, rng)
@@ -337,6 +385,8 @@ def build_chat_mix(countries: dict, chatterbot_archive=None, cfg: ChatMixConfig 
         kept += ok
     rng.shuffle(kept)
     held = sorted(c.name for c in countries.values() if c.held_out)
+    report.update(elements=len(elements), held_out_elements=sorted(e.name for e in elements.values() if e.held_out),
+                  training_elements=len(train_elements))
     report.update(sources=counts, conversations=len(kept), countries=len(countries), held_out_countries=held,
                   training_countries=len(not_held), training_countries_in_sft=len(train_countries),
                   multi_turn=sum(len(c.messages) > 3 for c in kept))
@@ -347,6 +397,7 @@ def build_default_chat(out_dir, cfg: ChatMixConfig | None = None, *, cache_dir=N
                        overwrite: bool = False) -> dict:
     """Write ``OUT/chat.jsonl`` and ``OUT/manifest.json`` (atomically, as one directory)."""
     from pocketgpt.data.countries import COUNTRY_PACKAGES, country_facts
+    from pocketgpt.data.elements import element_facts
     from pocketgpt.data.packages import PINS, fetch_pinned
     from pocketgpt.fsio import atomic_dir
 
@@ -355,14 +406,15 @@ def build_default_chat(out_dir, cfg: ChatMixConfig | None = None, *, cache_dir=N
         raise UserError(f"--out {out_dir}: already exists; pass --overwrite to replace it")
     cfg = cfg or ChatMixConfig()
     for key in ("capital_phrasings", "capital_chains", "greeting_wraps", "identity_copies", "max_turns",
-                "fact_phrasings", "unknown", "small_talk_copies"):
+                "fact_phrasings", "element_phrasings", "unknown", "small_talk_copies"):
         if getattr(cfg, key) < 0:  # a negative count used to reach random.sample as a ValueError
             raise UserError(f"--{key.replace('_', '-')}: {getattr(cfg, key)}; expected a count >= 0")
     pins = pins or PINS
     countries = country_facts(cache_dir, pins)
+    elements = element_facts(cache_dir, pins)
     archive = fetch_pinned("chatterbot-corpus", cache_dir, pins) if cfg.chatterbot else None
-    convs, report = build_chat_mix(countries, archive, cfg)
-    used = list(COUNTRY_PACKAGES) + (["chatterbot-corpus"] if cfg.chatterbot else [])
+    convs, report = build_chat_mix(countries, archive, cfg, elements)
+    used = list(COUNTRY_PACKAGES) + ["mendeleev"] + (["chatterbot-corpus"] if cfg.chatterbot else [])
     report["packages"] = {n: {"version": pins[n].version, "sha256": pins[n].sha256, "license": pins[n].license}
                           for n in used}
     report["format"] = "one JSON object per line: {\"messages\": [...], \"source\": ...}"

@@ -35,6 +35,8 @@ def register(subparsers) -> None:
     d.add_argument("--capital-phrasings", type=int, default=None, help="Q&A per training country (default 4)")
     d.add_argument("--fact-phrasings", type=int, default=None,
                    help="Q&A per training country and fact type (default 2)")
+    d.add_argument("--element-phrasings", type=int, default=None,
+                   help="Q&A per training chemical element and fact type (default 2; 0 leaves elements out)")
     d.add_argument("--unknown", type=int, default=None, metavar="N",
                    help='out-of-scope questions answered "I don\'t know" (default 300; 0 leaves that part out)')
     d.add_argument("--chatterbot", action="store_true",
@@ -93,14 +95,15 @@ def cmd_default_chat(args) -> int:
     if args.chatterbot and args.no_chatterbot:
         raise UserError("--chatterbot and --no-chatterbot: choose one")
     cfg = ChatMixConfig(seed=args.seed, chatterbot=args.chatterbot)
-    for key in ("capital_phrasings", "fact_phrasings", "unknown"):
+    for key in ("capital_phrasings", "fact_phrasings", "element_phrasings", "unknown"):
         if getattr(args, key) is not None:
             setattr(cfg, key, getattr(args, key))
     r = build_default_chat(args.out, cfg, cache_dir=args.cache, overwrite=args.overwrite)
     parts = ", ".join(f"{k} {v['conversations']}" for k, v in r["sources"].items())
     dropped = sum(v["dropped_held_out"] for v in r["sources"].values())
     print(f"wrote {args.out}/chat.jsonl: {r['conversations']} conversations ({parts}; {r['multi_turn']} multi-turn); "
-          f"{len(r['held_out_countries'])} held-out countries never appear ({dropped} conversations naming them dropped)")
+          f"{len(r['held_out_countries'])} held-out countries and {len(r['held_out_elements'])} held-out elements never "
+          f"appear ({dropped} conversations naming them dropped)")
     return 0
 
 def cmd_sft(args) -> int:

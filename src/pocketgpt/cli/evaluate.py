@@ -11,19 +11,23 @@ import json
 
 
 def register(sub) -> None:
-    e = sub.add_parser("eval", help="evaluate a checkpoint (bpb, compression, ngram, capitals, facts, BIG-bench tasks)")
+    e = sub.add_parser("eval", help="evaluate a checkpoint (bpb, compression, ngram, capitals, facts, elements, "
+                       "BIG-bench tasks)")
     e.add_argument("--checkpoint", required=True, metavar="RUN_DIR", help="run directory or checkpoint")
     e.add_argument("--tasks", default="bpb,compression,ngram,capitals",
-                   help="comma-separated: bpb, compression, ngram, capitals, facts, bigbench:PATH/task.json")
+                   help="comma-separated: bpb, compression, ngram, capitals, facts, elements, "
+                   "bigbench:PATH/task.json")
     e.add_argument("--out", metavar="FILE.json", help="write every result (replies included) here")
     e.add_argument("--countries", metavar="FILE.json", help="{country: capital} (default: the pinned countryinfo)")
     e.add_argument("--facts", metavar="FILE.json", help="country records for the facts task (a speedrun's "
                    "facts.json; default: the pinned countryinfo)")
+    e.add_argument("--elements", metavar="FILE.json", help="element records for the elements task (a speedrun's "
+                   "elements.json; default: the pinned mendeleev)")
     e.add_argument("--text", nargs="+", metavar="FILE", help="held-out text for compression and ngram (.txt or .jsonl)")
     e.add_argument("--ngram-order", type=int, default=5, metavar="N",
                    help="order of the ngram task's Kneser-Ney model, 1-6 (default 5)")
     e.add_argument("--shots", type=int, default=0, help="few-shot examples for bigbench tasks (default 0)")
-    e.add_argument("--limit", type=int, help="at most N countries per split / N BIG-bench examples")
+    e.add_argument("--limit", type=int, help="at most N countries (elements) per split / N BIG-bench examples")
     e.add_argument("--device", default="cpu", help="auto, cpu, cuda, cuda:N or mps (default cpu)")
     mode = e.add_mutually_exclusive_group()
     mode.add_argument("--assistant", dest="assistant", action="store_true", default=None,
@@ -44,7 +48,8 @@ def cmd_eval(args) -> int:
 
     res = evaluate(args.checkpoint, parse_tasks(args.tasks), countries=args.countries, texts=args.text,
                    bigbench_shots=args.shots, limit=args.limit, assistant=args.assistant,
-                   ngram_order=args.ngram_order, facts=args.facts, device=args.device)
+                   ngram_order=args.ngram_order, facts=args.facts, elements=args.elements,
+                   device=args.device)
     print("\n".join(summary_lines(res)))
     if args.out:
         atomic_write_text(args.out, json.dumps(res, indent=1))

@@ -46,6 +46,7 @@ from pocketgpt.fsio import atomic_dir, atomic_write_text
 
 FORMAT = "pocketgpt-default-corpus"
 PIECE_CHARS = 8000
+ENCYCLOPEDIAS = ("countries", "elements")  # the generated sources; eval measures them apart from general text
 
 
 @dataclass(frozen=True)

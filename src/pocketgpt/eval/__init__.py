@@ -10,6 +10,8 @@ Tasks (see each module):
   plus the answer-format rate (:mod:`.capitals`);
 - ``facts``: the same for language, region, currency and neighbours, plus how often
   out-of-scope questions are declined (:mod:`.facts`);
+- ``elements``: the same for the chemical elements' facts (symbol, atomic number, category,
+  period, state, year of discovery), held-out vs training elements (:mod:`.elements`);
 - ``bigbench:PATH``: a BIG-bench ``task.json`` (:mod:`.bigbench`);
 - lm-eval: :mod:`.lm_eval_adapter` (the optional ``[eval]`` extra).
 
@@ -25,7 +27,7 @@ from pathlib import Path
 
 from pocketgpt.errors import UserError
 
-TASKS = ("bpb", "compression", "ngram", "capitals", "facts")
+TASKS = ("bpb", "compression", "ngram", "capitals", "facts", "elements")
 DATA_ONLY_TASKS = ("ngram",)  # results that depend on the run's data and tokenizer, not on the weights
 DEFAULT_TASKS = "bpb,compression,ngram,capitals"
 
@@ -61,7 +63,8 @@ def data_dir_of(ckpt_path: Path) -> Path | None:
 
 def heldout_groups(data_dir: Path | None, texts=None, max_bytes: int = 200_000) -> dict[str, list[str]]:
     """Held-out text per group: explicit ``texts`` files, or the val sources of the shards,
-    split into ``general`` and ``countries`` (the generated encyclopedia) when both exist."""
+    split into ``general``, ``countries`` and ``elements`` (the generated encyclopedias) when they exist."""
+    from pocketgpt.data.default_corpus import ENCYCLOPEDIAS
     from pocketgpt.eval.compression import read_texts
 
     files = [Path(t) for t in texts or []]
@@ -74,7 +77,7 @@ def heldout_groups(data_dir: Path | None, texts=None, max_bytes: int = 200_000) 
                         "evaluate a checkpoint whose shards came from files (pocketgpt data tokenize)")
     groups: dict[str, list[str]] = {}
     for f in files:
-        group = "countries" if f.stem == "countries" else ("general" if not texts else f.stem)
+        group = f.stem if f.stem in ENCYCLOPEDIAS else ("general" if not texts else f.stem)
         groups.setdefault(group, []).extend(read_texts(f, max_bytes))
     for g, docs in groups.items():  # several general files share one byte budget, taken in turn
         out, total = [], 0
@@ -106,12 +109,13 @@ def eval_bpb(model, tokenizer, data_dir: Path | None, max_batches: int = 32, bat
 
 def evaluate(checkpoint, tasks: list[str] | str = DEFAULT_TASKS, *, countries=None, texts=None,
              bigbench_shots: int = 0, limit: int | None = None, assistant: bool | None = None,
-             ngram_order: int = 5, facts=None, device: str = "cpu", reuse: dict | None = None) -> dict:
+             ngram_order: int = 5, facts=None, elements=None, device: str = "cpu", reuse: dict | None = None) -> dict:
     """Run ``tasks`` on a checkpoint; returns ``{"checkpoint", "assistant", "tasks": {...}}``.
 
     ``assistant`` defaults to what the checkpoint says (SFT runs record it);
     ``ngram_order`` is the n of the ``ngram`` task's model; ``facts`` a country-records
-    file for the ``facts`` task (default: the pinned countryinfo); ``device`` is where the
+    file for the ``facts`` task (default: the pinned countryinfo); ``elements`` an element-records
+    file for the ``elements`` task (default: the pinned mendeleev); ``device`` is where the
     model runs (``auto``, ``cpu``, ``cuda[:N]``, ``mps``). ``reuse`` holds results of
     :data:`DATA_ONLY_TASKS` from another checkpoint of the same run (same shards and
     tokenizer: the base of an SFT run), taken as they are instead of computed again.
@@ -159,6 +163,10 @@ def evaluate(checkpoint, tasks: list[str] | str = DEFAULT_TASKS, *, countries=No
             from pocketgpt.eval.facts import evaluate_facts, load_facts
 
             res = evaluate_facts(model, tokenizer, load_facts(facts), assistant=assistant, limit=limit)
+        elif task == "elements":
+            from pocketgpt.eval.elements import evaluate_elements, load_elements
+
+            res = evaluate_elements(model, tokenizer, load_elements(elements), assistant=assistant, limit=limit)
         else:
             from pocketgpt.eval.bigbench import evaluate_bigbench
 
@@ -192,6 +200,10 @@ def summary_lines(result: dict) -> list[str]:
                              f"training {_pct(v['training']['accuracy'])} of {v['training']['n']}")
             lines.append(f"  facts[out of scope]: declined {_pct(r['out_of_scope']['declined_rate'])} "
                          f"of {r['out_of_scope']['n']}")
+        elif task == "elements":
+            for fact, v in r["by_fact"].items():
+                lines.append(f"  elements[{fact}]: held-out {_pct(v['held_out']['accuracy'])} of "
+                             f"{v['held_out']['n']}, training {_pct(v['training']['accuracy'])} of {v['training']['n']}")
         else:
             metrics = {k: v for k, v in r.items() if k in ("multiple_choice_grade", "exact_str_match")}
             lines.append(f"  {task}: " + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items()))

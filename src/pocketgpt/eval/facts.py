@@ -27,6 +27,7 @@ True
 
 from __future__ import annotations
 
+import re
 from dataclasses import fields
 from pathlib import Path
 
@@ -55,24 +56,32 @@ DECLINE_MARKERS = ("don't know", "do not know", "not sure", "cannot answer", "ca
                    "don't have", "do not have")
 
 
-def _mentions(reply: str, options) -> bool:
+def _mentions(reply: str, options, whole_words: bool = False, case_sensitive: bool = False) -> bool:
+    """Whether ``reply`` names any of ``options``; ``whole_words`` keeps "1" from matching "16"."""
+    if whole_words:
+        flags = 0 if case_sensitive else re.I
+        return any(o and re.search(rf"(?<!\w){re.escape(o)}(?!\w)", reply, flags) for o in options)
     low = reply.lower()
     return any(o and o.lower() in low for o in options)
+
+
+def judge_values(asked, others, reply: str, **match) -> bool:
+    """The judging rule for any entity: right when ``reply`` names one of the ``asked`` values
+    and the values of at most one other fact type (``others``: one tuple per other type).
+    An other value that overlaps an asked one is not counted."""
+    if not _mentions(reply, asked, **match):
+        return False
+    low = [v.lower() for v in asked]
+    n = sum(_mentions(reply, [o for o in vals if not any(o.lower() in v or v in o.lower() for v in low)], **match)
+            for vals in others)
+    return n < 2
 
 
 def judge(c: Country, fact: str, reply: str) -> bool:
     """Right when the reply names the fact and at most one other fact type's answer. An
     other fact's value that overlaps the asked one ("Kenyan" in "Kenyan shilling",
     "French" the language and the demonym) is not counted as a second fact."""
-    asked = [v.lower() for v in fact_values(c, fact)]
-    if not _mentions(reply, asked):
-        return False
-    others = 0
-    for f in FACT_TYPES:
-        if f != fact:
-            distinct = [o for o in fact_values(c, f) if not any(o.lower() in v or v in o.lower() for v in asked)]
-            others += _mentions(reply, distinct)
-    return others < 2
+    return judge_values(fact_values(c, fact), [fact_values(c, f) for f in FACT_TYPES if f != fact], reply)
 
 
 def declines(reply: str) -> bool:
@@ -103,8 +112,8 @@ def load_facts(path: str | Path | None = None, cache_dir=None) -> dict[str, Coun
     return out
 
 
-def _pick(countries: dict[str, Country], held_out, limit: int | None) -> list[str]:
-    """Every held-out country and as many training countries (the first, sorted)."""
+def _pick(countries: dict, held_out, limit: int | None) -> list[str]:
+    """Every held-out entity and as many training ones (the first, sorted)."""
     names = sorted(countries)
     held = [n for n in names if held_out(n)]
     train = [n for n in names if not held_out(n)]
@@ -112,42 +121,59 @@ def _pick(countries: dict[str, Country], held_out, limit: int | None) -> list[st
     return held[:n] + train[:n]
 
 
-def evaluate_facts(model, tokenizer, countries: dict[str, Country], *, assistant: bool, max_new_tokens: int = 32,
-                   batch_size: int = 48, held_out=None, limit: int | None = None) -> dict:
-    """Accuracy per fact type on held-out and training countries, the out-of-scope
-    decline rate, and every reply."""
+def ask_facts(model, tokenizer, entities: dict, *, assistant: bool, questions: dict, values, short_answer, judge,
+              held_out, limit: int | None = None, key: str = "country", max_new_tokens: int = 32,
+              batch_size: int = 48) -> tuple[dict, list[dict]]:
+    """``(by_fact, rows)``: each fact type's question (``questions[fact]``, ``{c}`` the name)
+    asked about every held-out entity and as many training ones that have the fact
+    (``values(entity, fact)``), the base model 5-shot over training entities' ``short_answer``,
+    each reply judged by ``judge(entity, fact, reply)``. Every fact eval asks this way."""
     from pocketgpt.chat.format import stop_ids
-    from pocketgpt.data.countries import is_held_out
 
-    held_out = held_out or is_held_out
     stops = stop_ids(tokenizer)
     items, prompts = [], []
-    for fact, template in QUESTIONS.items():
-        shots = [c for n, c in sorted(countries.items()) if not held_out(n) and fact_values(c, fact)]
-        for name in _pick(countries, held_out, limit):
-            c = countries[name]
-            if not fact_values(c, fact):  # an island has no neighbours to name
+    for fact, template in questions.items():
+        shots = [e for n, e in sorted(entities.items()) if not held_out(n) and values(e, fact)]
+        for name in _pick(entities, held_out, limit):
+            e = entities[name]
+            if not values(e, fact):  # an island has no neighbours to name
                 continue
             q = template.format(c=name)
-            worked = [(template.format(c=s.name), quiz_answer(s, fact)) for s in shots if s.name != name][:FEW_SHOT]
-            items.append((fact, c, q))
+            worked = [(template.format(c=s.name), short_answer(s, fact)) for s in shots if s.name != name][:FEW_SHOT]
+            items.append((fact, e, q))
             prompts.append(question_ids(tokenizer, q, assistant=assistant, shots=worked))
     outs = greedy(model, prompts, max_new_tokens, stops, batch_size=batch_size)
     rows = []
-    for (fact, c, q), (ids, _) in zip(items, outs):
+    for (fact, e, q), (ids, _) in zip(items, outs):
         reply = answer_text(tokenizer, ids, assistant=assistant).strip()
-        rows.append({"fact": fact, "country": c.name, "question": q, "reply": reply,
-                     "correct": judge(c, fact, reply), "held_out": bool(held_out(c.name))})
+        rows.append({"fact": fact, key: e.name, "question": q, "reply": reply,
+                     "correct": judge(e, fact, reply), "held_out": bool(held_out(e.name))})
     by_fact = {}
-    for fact in FACT_TYPES:
+    for fact in questions:
         by_fact[fact] = {}
         for split in ("held_out", "training"):
             sel = [r for r in rows if r["fact"] == fact and r["held_out"] == (split == "held_out")]
             by_fact[fact][split] = {"accuracy": sum(r["correct"] for r in sel) / len(sel) if sel else None,
                                     "n": len(sel)}
-    return {"mode": "assistant (chat format, greedy)" if assistant else f"base ({FEW_SHOT}-shot quiz prompt, greedy)",
-            "by_fact": by_fact, "out_of_scope": out_of_scope(model, tokenizer, assistant=assistant),
-            "replies": rows}
+    return by_fact, rows
+
+
+def mode_name(assistant: bool) -> str:
+    return "assistant (chat format, greedy)" if assistant else f"base ({FEW_SHOT}-shot quiz prompt, greedy)"
+
+
+def evaluate_facts(model, tokenizer, countries: dict[str, Country], *, assistant: bool, max_new_tokens: int = 32,
+                   batch_size: int = 48, held_out=None, limit: int | None = None) -> dict:
+    """Accuracy per fact type on held-out and training countries, the out-of-scope
+    decline rate, and every reply."""
+    from pocketgpt.data.countries import is_held_out
+
+    by_fact, rows = ask_facts(model, tokenizer, countries, assistant=assistant, questions=QUESTIONS,
+                              values=fact_values, short_answer=quiz_answer, judge=judge,
+                              held_out=held_out or is_held_out, limit=limit, max_new_tokens=max_new_tokens,
+                              batch_size=batch_size)
+    return {"mode": mode_name(assistant), "by_fact": by_fact,
+            "out_of_scope": out_of_scope(model, tokenizer, assistant=assistant), "replies": rows}
 
 
 def out_of_scope(model, tokenizer, *, assistant: bool, prompts=OUT_OF_SCOPE, max_new_tokens: int = 32) -> dict:

@@ -25,7 +25,9 @@ EXAMPLE_SENTENCE = "The capital of France is Paris."
 SAMPLE_PROMPTS = ("What is the capital of France?", "What is the capital of {held_out}?",
                   "Which language do people speak in {held_out}?", "In which part of the world is {held_out}?",
                   "What is the currency of {held_out}?", "Which countries border {held_out}?",
-                  "What do you call people from {held_out}?", "Who wrote Hamlet?", "What is 2 plus 2?", "Tell me about the sea.")
+                  "What do you call people from {held_out}?",
+                  "What is the chemical symbol of {element}?", "Is {element} a solid, a liquid or a gas at room "
+                  "temperature?", "Who wrote Hamlet?", "What is 2 plus 2?", "Tell me about the sea.")
 SAMPLE_TOKENS = 40
 
 
@@ -177,17 +179,25 @@ def eval_rows(base_eval: dict | None, sft_eval: dict) -> list[tuple[str, str, st
     return rows
 
 
-def fact_table(base_eval: dict | None, sft_eval: dict) -> list[str]:
-    """Markdown lines: accuracy per fact type, held-out and training countries, base vs assistant."""
+FACT_TABLES = {  # task: (title, entity, entities)
+    "facts": ("Facts beyond capitals", "country", "countries"),
+    "elements": ("Chemical elements", "element", "elements"),
+}
+
+
+def fact_table(base_eval: dict | None, sft_eval: dict, task: str = "facts") -> list[str]:
+    """Markdown lines: accuracy per fact type of ``task`` (:data:`FACT_TABLES`), held-out and
+    training entities, base vs assistant."""
     def by_fact(ev):
-        return ((ev or {}).get("tasks", {}).get("facts") or {}).get("by_fact") or {}
+        return ((ev or {}).get("tasks", {}).get(task) or {}).get("by_fact") or {}
 
     base, sft = by_fact(base_eval), by_fact(sft_eval)
     if not sft and not base:
         return []
-    L = ["", "### Facts beyond capitals", "",
-         "Greedy, one question per country and fact type; the reply must name the fact and not also the answers "
-         "of two other fact types. Held-out countries never appear in SFT data.", "",
+    title, entity, entities = FACT_TABLES[task]
+    L = ["", f"### {title}", "",
+         f"Greedy, one question per {entity} and fact type; the reply must name the fact and not also the answers "
+         f"of two other fact types. Held-out {entities} never appear in SFT data.", "",
          "| fact type | base, held-out | assistant, held-out | base, training | assistant, training |",
          "|---|---|---|---|---|"]
     for fact in sft or base:
@@ -227,7 +237,9 @@ def write_report(run_dir: str | Path, base: str | Path | None = None, out_dir: s
         if r["held_out"] and not r["name_contains_capital"]:
             held = r["country"]
             break
-    prompts = [p.format(held_out=held or "Mongolia") for p in SAMPLE_PROMPTS]
+    element = next((r["element"] for r in (sft_eval["tasks"].get("elements") or {}).get("replies", [])
+                    if r["held_out"]), "Tungsten")  # Tungsten: a held-out element of mendeleev 1.3.0
+    prompts = [p.format(held_out=held or "Mongolia", element=element) for p in SAMPLE_PROMPTS]
     samples = side_by_side(base_run, sft, prompts)
 
     env = environment()
@@ -290,7 +302,7 @@ def write_report(run_dir: str | Path, base: str | Path | None = None, out_dir: s
           "| prompt | base model | assistant |", "|---|---|---|"]
     L += [f"| {_escape(r['prompt'])} | {_escape(r.get('base', 'n/a'))} | {_escape(r.get('assistant', 'n/a'))} |"
           for r in samples]
-    L += fact_table(base_eval, sft_eval)
+    L += fact_table(base_eval, sft_eval) + fact_table(base_eval, sft_eval, "elements")
     if cap:
         h = cap["held_out"]
         wrong = [r for r in cap.get("replies", []) if r["held_out"] and not r["correct"]][:5]

@@ -2,7 +2,7 @@
 
 Stages, in order, each writing one thing under ``--out`` (default ``runs/speedrun``)::
 
-    corpus     corpus/          the default corpus (pinned packages) + countries.json, facts.json
+    corpus     corpus/          the default corpus (pinned packages) + countries.json, facts.json, elements.json
     tokenizer  tokenizer/       byte-level BPE trained on a sample of the corpus
     shards     shards/          train/val token shards
     pretrain   base/            the base model (the model shape is picked by measurement)
@@ -67,7 +67,7 @@ def _corpus_done(c: Ctx) -> bool:
     try:
         m = json.loads((c.out / "corpus" / "manifest.json").read_text())
         return (m.get("format") == "pocketgpt-default-corpus" and (c.out / "countries.json").is_file()
-                and (c.out / "facts.json").is_file())
+                and (c.out / "facts.json").is_file() and (c.out / "elements.json").is_file())
     except (OSError, json.JSONDecodeError):
         return False
 
@@ -75,6 +75,8 @@ def _corpus_done(c: Ctx) -> bool:
 def _corpus(c: Ctx) -> dict:
     from pocketgpt.data.countries import country_facts
     from pocketgpt.data.default_corpus import build_default_corpus, preset
+    from pocketgpt.data.elements import element_facts
+    from pocketgpt.eval.elements import write_elements
 
     cfg = preset(c.cfg.corpus_preset, **c.cfg.corpus_overrides)
     if not (c.out / "corpus" / "manifest.json").is_file():
@@ -85,6 +87,7 @@ def _corpus(c: Ctx) -> dict:
     # every fact of every country, for the facts eval (pocketgpt eval --facts)
     atomic_write_text(c.out / "facts.json", json.dumps([asdict(f) for f in facts.values()], indent=1,
                                                        ensure_ascii=False))
+    write_elements(c.out / "elements.json", element_facts(c.cache_dir, c.pins))  # for the elements eval
     return {"corpus": asdict(cfg)}
 
 
@@ -99,11 +102,12 @@ def _tokenizer_done(c: Ctx) -> bool:
 
 def _sample_documents(c: Ctx):
     """Documents for BPE training: each corpus file up to its group's character budget."""
-    from pocketgpt.data.default_corpus import corpus_files
+    from pocketgpt.data.default_corpus import ENCYCLOPEDIAS, corpus_files
     from pocketgpt.data.sources import parse_source
 
     train, _ = corpus_files(c.out / "corpus")
-    files = [("countries" if p.stem == "countries" else "general", parse_source(p)) for p in train]
+    # both generated encyclopedias share the "countries" budget
+    files = [("countries" if p.stem in ENCYCLOPEDIAS else "general", parse_source(p)) for p in train]
     files += [("general", parse_source(p)) for p in c.cfg.text_inputs]
     budget = dict(c.cfg.tokenizer_chars)
     per_group = {g: sum(1 for gg, _ in files if gg == g) for g in budget}
@@ -234,7 +238,8 @@ def _eval(c: Ctx) -> dict:
         else:
             # the n-gram baseline is fitted on the shards both runs share: once, for the base
             res = evaluate(c.out / r, c.cfg.eval_tasks, countries=c.out / "countries.json",
-                           facts=c.out / "facts.json", limit=c.cfg.eval_limit, ngram_order=c.cfg.ngram_order,
+                           facts=c.out / "facts.json", elements=c.out / "elements.json", limit=c.cfg.eval_limit,
+                           ngram_order=c.cfg.ngram_order,
                            reuse=reuse)
             atomic_write_text(c.out / r / "eval.json", json.dumps(res, indent=1))
             print("\n".join(summary_lines(res)))

@@ -38,10 +38,10 @@ class SpeedrunConfig:
     sft_max_steps: int = 0
     sft_overrides: tuple = ()
     chat_overrides: dict = field(default_factory=dict)  # pocketgpt.chat.mix.ChatMixConfig fields
-    eval_tasks: str = "bpb,compression,ngram,capitals,facts"
+    eval_tasks: str = "bpb,compression,ngram,capitals,facts,elements"
     ngram_order: int = 5  # the Kneser-Ney baseline of the ngram task
-    eval_limit: int | None = None  # countries per split in capitals and facts (None: all; facts: as many
-    # training countries as held-out ones)
+    eval_limit: int | None = None  # countries (elements) per split in capitals, facts and elements (None: all;
+    # facts and elements: as many training entities as held-out ones)
     measure_seconds: float = 2.0
 
 
