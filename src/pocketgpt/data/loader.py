@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pocketgpt.data.shards import read_shard_index
+from pocketgpt.data.shards import open_shard, read_shard_index
 from pocketgpt.errors import UserError
 
 STATE_VERSION = 1
@@ -83,17 +83,7 @@ class ShardLoader:
         self._epoch_cache: tuple[int, np.ndarray | None, np.ndarray] | None = None
 
     def _open(self, shard: dict) -> np.ndarray:
-        path = self.data_dir / shard["file"]
-        try:
-            arr = np.load(path, mmap_mode="r", allow_pickle=False)
-        except (OSError, ValueError) as e:
-            raise UserError(f"{path}: cannot read shard ({e}); retokenize the data") from None
-        if arr.ndim != 1 or arr.dtype.name != self.index["dtype"] or len(arr) != shard["tokens"]:
-            raise UserError(
-                f"{path}: shard is {arr.dtype.name}[{len(arr)}], the index says "
-                f"{self.index['dtype']}[{shard['tokens']}]; the shard directory is damaged, retokenize"
-            )
-        return arr
+        return open_shard(self.data_dir, shard, self.index["dtype"])
 
     @property
     def batches_per_epoch(self) -> int:

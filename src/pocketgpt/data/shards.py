@@ -109,41 +109,49 @@ class _Encoder:
 
     @classmethod
     def encode_chunk(cls, job: tuple) -> tuple:
+        """``(chunk_id, arrays, characters, tokens)``: the train and val arrays, or with no
+        flags (a part, whose split is decided at merge) every token and each document's length."""
         chunk_id, texts, val_flags, dtype = job
         tok = cls.tokenizer
-        eot = tok.eot_id
         # One call per document: tiktoken's *_batch hands each text to a thread pool, ~10% slower here.
         encode = tok.encoding.encode_ordinary
         ids = [encode(t) for t in texts]
-        out = []
-        for want in (False, True):
-            lists = [x for x, v in zip(ids, val_flags) if v == want]
-            total = sum(map(len, lists)) + len(lists)
-            arr = np.empty(total, dtype=dtype)
-            pos = 0
-            for x in lists:
-                arr[pos : pos + len(x)] = x
-                arr[pos + len(x)] = eot
-                pos += len(x) + 1
-            out.append(arr)
-        return chunk_id, out[0], out[1], sum(map(len, texts))
+        if val_flags is None:
+            arrays = (_join(ids, tok.eot_id, dtype), np.fromiter(map(len, ids), np.uint32, len(ids)) + 1)
+        else:
+            arrays = tuple(_join([x for x, v in zip(ids, val_flags) if v == want], tok.eot_id, dtype)
+                           for want in (False, True))
+        return chunk_id, arrays, sum(map(len, texts)), sum(len(a) for a in arrays[: 1 if val_flags is None else 2])
 
 
-def _chunks(docs: Iterator[str], fraction: Fraction, force_split: str | None, counts: dict) -> Iterator[tuple]:
-    """Group documents into ~CHUNK_CHARS work units, deciding each one's split."""
+def _join(lists: list, eot: int, dtype) -> np.ndarray:
+    """Token lists end to end, each followed by ``eot``."""
+    arr = np.empty(sum(map(len, lists)) + len(lists), dtype=dtype)
+    pos = 0
+    for x in lists:
+        arr[pos : pos + len(x)] = x
+        arr[pos + len(x)] = eot
+        pos += len(x) + 1
+    return arr
+
+
+def _chunks(docs: Iterator[str], fraction: Fraction, force_split: str | None, counts: dict,
+            defer: bool = False) -> Iterator[tuple]:
+    """Group documents into ~CHUNK_CHARS work units, deciding each one's split (with
+    ``defer``, none: the flags are None and ``counts`` counts the stream's documents)."""
     texts, flags, size, chunk_id = [], [], 0, 0
     for i, doc in enumerate(docs):
-        is_val = (force_split == "val") if force_split else is_val_document(i, fraction)
+        is_val = (force_split == "val") if force_split or defer else is_val_document(i, fraction)
         counts["val" if is_val else "train"] += 1
         counts["bytes"] += len(doc)
         texts.append(doc)
         flags.append(is_val)
         size += len(doc)
         if size >= CHUNK_CHARS:
-            yield chunk_id, texts, flags
+            yield chunk_id, texts, None if defer else flags
             texts, flags, size, chunk_id = [], [], 0, chunk_id + 1
     if texts:
-        yield chunk_id, texts, flags
+        yield chunk_id, texts, None if defer else flags
 
 
 class _SplitWriter:
@@ -219,32 +227,11 @@ def tokenize_to_shards(
     :class:`DocumentList`). A default-corpus directory supplies its own held-out
     documents as val; so does ``val_inputs`` (then ``val_fraction`` is not used).
     Completed shards of an interrupted run with the same settings are kept.
+    (:func:`pocketgpt.data.parts.tokenize_part` does one worker's share of the same job.)
     """
-    from pocketgpt.tokenizer import Tokenizer
-
-    if shard_tokens < 1:
-        raise UserError(f"--shard-tokens: {shard_tokens}; expected a positive number of tokens")
-    if not 0 <= val_fraction < 1:
-        raise UserError(f"--val-fraction: {val_fraction}; expected a number in [0, 1)")
-    if workers < 1:
-        raise UserError(f"--workers: {workers}; expected at least 1")
-    tok_dir = Path(tokenizer_dir)
-    tok = Tokenizer.load(tok_dir)
-    train_src, val_src = _expand_default_corpus(_as_sources(inputs, field, split_on))
-    if val_inputs is not None:
-        val_src = _as_sources(val_inputs, field, split_on)
-    dtype = shard_dtype(tok.vocab_size)
-    config = {
-        "tokenizer_fingerprint": tok.fingerprint,
-        "vocab_size": tok.vocab_size,
-        "dtype": dtype.name,
-        "eot_id": tok.eot_id,
-        "shard_tokens": shard_tokens,
-        "val_fraction": None if val_src else val_fraction,
-        "chunk_chars": CHUNK_CHARS,
-        "skip_bad": skip_bad,
-        "sources": {"train": [s.describe() for s in train_src], "val": [s.describe() for s in val_src or []]},
-    }
+    train_src, val_src, config = dataset_settings(
+        inputs, tokenizer_dir, val_fraction=val_fraction, val_inputs=val_inputs, shard_tokens=shard_tokens,
+        workers=workers, field=field, split_on=split_on, skip_bad=skip_bad)
     out = Path(out_dir)
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
@@ -253,46 +240,11 @@ def tokenize_to_shards(
         return done["index"]
 
     writers = {s: _SplitWriter(out, s, shard_tokens, (done or {}).get(s)) for s in SPLITS}
-    counts = {"train": 0, "val": 0, "bytes": 0}
-    report = SourceReport(skip_bad=skip_bad)
-
-    def save_progress() -> None:
-        state = {"config": config, **{s: w.state() for s, w in writers.items()}}
-        atomic_write_text(out / PROGRESS_NAME, json.dumps(state, indent=1))
-
-    # Claim the directory before the first shard, so a kill right after writing a shard
-    # leaves a resumable directory rather than anonymous .npy files.
-    save_progress()
-    fraction = Fraction(val_fraction).limit_denominator(1_000_000)
     streams = [(train_src, None if val_src is None else "train")]
     if val_src is not None:
         streams.append((val_src, "val"))
-    started = time.perf_counter()
-    chunk_base = 0
-    with contextlib.ExitStack() as stack:
-        # One pool for both streams, started before the progress bar's thread (see parallel.py).
-        if workers > 1:
-            pool = stack.enter_context(process_pool(workers, _Encoder.init, (str(tok_dir),)))
-        else:
-            pool = None
-            _Encoder.init(str(tok_dir))
-        bar = _progress_bar(progress)
-        if bar is not None:
-            stack.callback(bar.close)
-        try:
-            for sources, force in streams:
-                docs = iter_documents(sources, report)
-                jobs = (
-                    (chunk_base + cid, texts, flags, dtype)
-                    for cid, texts, flags in _chunks(docs, fraction, force, counts)
-                )
-                chunk_base = _run_jobs(jobs, writers, save_progress, pool, workers, bar, started) + 1
-            for w in writers.values():
-                w.finish()
-        except UserError:
-            if not any(w.shards for w in writers.values()):
-                _abandon(out, [], created)  # bad input before the first shard: leave no claim behind
-            raise
+    counts, report, seconds = encode_streams(out, config, streams, writers, tokenizer_dir, workers=workers,
+                                             progress=progress, created=created)
     index = {
         "format": FORMAT,
         "version": FORMAT_VERSION,
@@ -304,16 +256,103 @@ def tokenize_to_shards(
             for s, w in writers.items()
         },
         "report": report.as_dict(),
-        "seconds": round(time.perf_counter() - started, 3),
+        "seconds": round(seconds, 3),
     }
-    if index["splits"]["train"]["tokens"] == 0:
-        # the same command can never succeed, so its val-only shards are not worth keeping
-        _abandon(out, [x["file"] for w in writers.values() for x in w.shards], created)
-        raise UserError("every document went to the val split; the train split is empty (add documents, "
-                        "lower --val-fraction, or use --split-on to cut a single file into documents)")
+    check_train_not_empty(index, out, [x["file"] for w in writers.values() for x in w.shards], created)
     atomic_write_text(out / INDEX_NAME, json.dumps(index, indent=1))
     (out / PROGRESS_NAME).unlink(missing_ok=True)
     return index
+
+
+def dataset_settings(inputs, tokenizer_dir, *, val_fraction: float, val_inputs, shard_tokens: int, workers: int,
+                     field: str, split_on: str | None, skip_bad: bool) -> tuple[list, list | None, dict]:
+    """Check the settings; return the train and val sources and the dataset's ``config``
+    (what ``index.json`` records, and what a rerun or a merge must find the same)."""
+    from pocketgpt.tokenizer import Tokenizer
+
+    if shard_tokens < 1:
+        raise UserError(f"--shard-tokens: {shard_tokens}; expected a positive number of tokens")
+    if not 0 <= val_fraction < 1:
+        raise UserError(f"--val-fraction: {val_fraction}; expected a number in [0, 1)")
+    if workers < 1:
+        raise UserError(f"--workers: {workers}; expected at least 1")
+    tok = Tokenizer.load(Path(tokenizer_dir))
+    train_src, val_src = _expand_default_corpus(_as_sources(inputs, field, split_on))
+    if val_inputs is not None:
+        val_src = _as_sources(val_inputs, field, split_on)
+    config = {
+        "tokenizer_fingerprint": tok.fingerprint,
+        "vocab_size": tok.vocab_size,
+        "dtype": shard_dtype(tok.vocab_size).name,
+        "eot_id": tok.eot_id,
+        "shard_tokens": shard_tokens,
+        "val_fraction": None if val_src else val_fraction,
+        "chunk_chars": CHUNK_CHARS,
+        "skip_bad": skip_bad,
+        "sources": {"train": [s.describe() for s in train_src], "val": [s.describe() for s in val_src or []]},
+    }
+    return train_src, val_src, config
+
+
+def val_fraction_of(config: dict) -> Fraction | None:
+    """The exact fraction the split rule uses (None: val comes from its own inputs)."""
+    f = config["val_fraction"]
+    return None if f is None else Fraction(f).limit_denominator(1_000_000)
+
+
+def encode_streams(out: Path, config: dict, streams: list, writers: dict, tokenizer_dir, *, workers: int,
+                   progress: bool, created: bool, defer_split: bool = False) -> tuple[dict, SourceReport, float]:
+    """Encode each ``(sources, forced split or None)`` stream in order into ``writers``, which
+    take the encoder's arrays in order (train and val; or, ``defer_split``, every token and
+    the document lengths), saving resume points in ``.progress.json``. Returns the document
+    counts (per split, or per stream when deferred), the source report and the seconds."""
+    counts = {"train": 0, "val": 0, "bytes": 0}
+    report = SourceReport(skip_bad=config["skip_bad"])
+
+    def save_progress() -> None:
+        state = {"config": config, **{s: w.state() for s, w in writers.items()}}
+        atomic_write_text(out / PROGRESS_NAME, json.dumps(state, indent=1))
+
+    # Claim the directory before the first shard, so a kill right after writing a shard
+    # leaves a resumable directory rather than anonymous .npy files.
+    save_progress()
+    fraction = val_fraction_of(config) or Fraction(0)
+    dtype = np.dtype(config["dtype"])
+    started = time.perf_counter()
+    chunk_base = 0
+    with contextlib.ExitStack() as stack:
+        # One pool for both streams, started before the progress bar's thread (see parallel.py).
+        if workers > 1:
+            pool = stack.enter_context(process_pool(workers, _Encoder.init, (str(tokenizer_dir),)))
+        else:
+            pool = None
+            _Encoder.init(str(tokenizer_dir))
+        bar = _progress_bar(progress)
+        if bar is not None:
+            stack.callback(bar.close)
+        try:
+            for sources, force in streams:
+                docs = iter_documents(sources, report, allow_empty=defer_split)
+                jobs = (
+                    (chunk_base + cid, texts, flags, dtype)
+                    for cid, texts, flags in _chunks(docs, fraction, force, counts, defer_split)
+                )
+                chunk_base = max(chunk_base, _run_jobs(jobs, writers, save_progress, pool, workers, bar, started) + 1)
+            for w in writers.values():
+                w.finish()
+        except UserError:
+            if not any(w.shards for w in writers.values()):
+                _abandon(out, [], created)  # bad input before the first shard: leave no claim behind
+            raise
+    return counts, report, time.perf_counter() - started
+
+
+def check_train_not_empty(index: dict, out: Path, shard_files: list[str], created: bool) -> None:
+    if index["splits"]["train"]["tokens"] == 0:
+        # the same command can never succeed, so its val-only shards are not worth keeping
+        _abandon(out, shard_files, created)
+        raise UserError("every document went to the val split; the train split is empty (add documents, "
+                        "lower --val-fraction, or use --split-on to cut a single file into documents)")
 
 
 def _abandon(out: Path, shard_files: list[str], created: bool) -> None:
@@ -328,7 +367,7 @@ def _abandon(out: Path, shard_files: list[str], created: bool) -> None:
 
 def _run_jobs(jobs, writers: dict, save_progress, pool, workers: int, bar, started: float) -> int:
     """Encode chunks (in order, in ``pool`` or here when it is None) and feed each
-    split writer; return the last chunk id seen (-1 for none)."""
+    writer its array; return the last chunk id seen (-1 for none)."""
     min_resume = min(w.resume[0] for w in writers.values())
     last, tokens = -1, 0
 
@@ -350,10 +389,10 @@ def _run_jobs(jobs, writers: dict, save_progress, pool, workers: int, bar, start
         results = map(_Encoder.encode_chunk, todo())
     else:  # bounded in-flight work keeps memory flat on corpora larger than RAM
         results = bounded_imap(pool, _Encoder.encode_chunk, todo(), max_pending=2 * workers)
-    for chunk_id, train_arr, val_arr, nchars in results:
-        writers["train"].add(chunk_id, train_arr, save_progress)
-        writers["val"].add(chunk_id, val_arr, save_progress)
-        tokens += len(train_arr) + len(val_arr)
+    for chunk_id, arrays, nchars, ntokens in results:
+        for w, arr in zip(writers.values(), arrays):
+            w.add(chunk_id, arr, save_progress)
+        tokens += ntokens
         tick(nchars)
     return last
 
@@ -385,8 +424,7 @@ def _prepare_out_dir(out: Path, config: dict, overwrite: bool) -> dict | None:
     elif any(out.glob("*.npy")) and not overwrite:
         raise UserError(f"{out}: holds .npy files but no {INDEX_NAME}; choose an empty --out or pass --overwrite")
     if old is not None and not overwrite:
-        why = "another tokenizer" if old.get("tokenizer_fingerprint", old.get("config", {}).get(
-            "tokenizer_fingerprint")) != config["tokenizer_fingerprint"] else "other inputs or settings"
+        why = "another tokenizer" if _fingerprint(old) != _fingerprint(config) else "other inputs or settings"
         raise UserError(f"{out}: holds shards made with {why}; choose another --out or pass --overwrite")
     for f in list(out.glob("*.npy")) + [index_path, progress_path]:
         f.unlink(missing_ok=True)
@@ -395,6 +433,30 @@ def _prepare_out_dir(out: Path, config: dict, overwrite: bool) -> dict | None:
 
 def _same_config(old: dict, new: dict) -> bool:
     return all(old.get(k) == v for k, v in new.items())
+
+
+def _fingerprint(state: dict) -> str | None:
+    """The tokenizer fingerprint of an index, a progress file or a config (a part's nests it)."""
+    for d in (state, state.get("config", {})):
+        for holder in (d, d.get("dataset", {})):
+            if "tokenizer_fingerprint" in holder:
+                return holder["tokenizer_fingerprint"]
+    return None
+
+
+def open_shard(data_dir: Path, shard: dict, dtype: str) -> np.ndarray:
+    """Memory-map one ``.npy`` shard listed in an index, checking its dtype and length."""
+    path = Path(data_dir) / shard["file"]
+    try:
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise UserError(f"{path}: cannot read shard ({e}); retokenize the data") from None
+    if arr.ndim != 1 or arr.dtype.name != dtype or len(arr) != shard["tokens"]:
+        raise UserError(
+            f"{path}: shard is {arr.dtype.name}[{len(arr)}], the index says "
+            f"{dtype}[{shard['tokens']}]; the shard directory is damaged, retokenize"
+        )
+    return arr
 
 
 def read_shard_index(data_dir: str | os.PathLike) -> dict:

@@ -40,6 +40,7 @@ from typing import Iterable, Iterator
 from pocketgpt.errors import UserError
 
 TEXT_READ_BLOCK = 4 << 20
+PARQUET_BATCH_ROWS = 1024
 _FFFD = "\ufffd".encode("utf-8")
 _SUFFIXES = (".txt", ".jsonl", ".jsonl.gz", ".parquet")
 
@@ -162,13 +163,52 @@ class Source:
             yield from _read_hf(self.spec, self.field, report)
             return
         for path in self.files():
-            name = path.name
-            if name.endswith(".jsonl") or name.endswith(".jsonl.gz"):
-                yield from _read_jsonl(path, self.field, report)
-            elif name.endswith(".parquet"):
-                yield from _read_parquet(path, self.field, report)
+            yield from self._read_file(path, report)
+
+    def _read_file(self, path: Path, report: SourceReport, row_group: int | None = None) -> Iterator[str]:
+        name = path.name
+        if name.endswith(".jsonl") or name.endswith(".jsonl.gz"):
+            yield from _read_jsonl(path, self.field, report)
+        elif name.endswith(".parquet"):
+            yield from _read_parquet(path, self.field, report, row_group)
+        else:
+            yield from _read_text(path, _split_pattern(self.split_on), report)
+
+    def pieces(self) -> list[Piece]:
+        """The smallest parts one worker reads whole, in reading order: a file, or one
+        row group of a parquet file (so one huge file still splits); an ``hf:`` dataset
+        is one piece."""
+        if self.spec.startswith("hf:"):
+            return [Piece(self, None, None, 0)]
+        out = []
+        for path in self.files():
+            if path.name.endswith(".parquet"):
+                meta = _parquet_file(path).metadata
+                out += [Piece(self, path, g, meta.row_group(g).total_byte_size) for g in range(meta.num_row_groups)]
             else:
-                yield from _read_text(path, _split_pattern(self.split_on), report)
+                out.append(Piece(self, path, None, path.stat().st_size))
+        return out
+
+
+@dataclass
+class Piece:
+    """One file, or one row group of a parquet file, of a source; ``size`` (bytes, the
+    uncompressed size for a row group) weighs it when the pieces are shared out."""
+
+    source: Source | DocumentList
+    path: Path | None  # None: the whole source (an ``hf:`` dataset, a DocumentList)
+    row_group: int | None
+    size: int
+
+    def name(self) -> str:
+        where = self.path.as_posix() if self.path is not None else self.source.describe()["spec"]
+        return where if self.row_group is None else f"{where}#{self.row_group}"
+
+    def documents(self, report: SourceReport | None = None) -> Iterator[str]:
+        report = report if report is not None else SourceReport()
+        if self.path is None:
+            return self.source.documents(report)
+        return self.source._read_file(self.path, report, self.row_group)
 
 
 @dataclass
@@ -188,6 +228,9 @@ class DocumentList:
             h.update(b"%c%d:" % (b"s" if isinstance(d, str) else b"r", len(data)) + data)
         return {"spec": self.name, "documents": len(self.docs), "sha256": h.hexdigest()}
 
+    def pieces(self) -> list[Piece]:
+        return [Piece(self, None, None, sum(len(d) for d in self.docs if isinstance(d, str)))]
+
     def documents(self, report: SourceReport | None = None) -> Iterator[str]:
         report = report if report is not None else SourceReport()
         for i, d in enumerate(self.docs):
@@ -205,10 +248,11 @@ def parse_source(spec: str | os.PathLike, field: str = "text", split_on: str | N
     return Source(spec=spec, field=field, split_on=split_on)
 
 
-def iter_documents(sources: Iterable, report: SourceReport | None = None) -> Iterator[str]:
-    """Yield every non-empty document of every source, in order.
+def iter_documents(sources: Iterable, report: SourceReport | None = None, allow_empty: bool = False) -> Iterator[str]:
+    """Yield every non-empty document of every source (or :class:`Piece`), in order.
 
-    Raises :class:`UserError` if the sources hold no documents at all.
+    Raises :class:`UserError` if the sources hold no documents at all, unless ``allow_empty``
+    (one worker's share of the pieces may hold none).
     """
     report = report if report is not None else SourceReport()
     any_doc = False
@@ -219,7 +263,7 @@ def iter_documents(sources: Iterable, report: SourceReport | None = None) -> Ite
                 continue
             any_doc = True
             yield doc
-    if not any_doc:
+    if not any_doc and not allow_empty:
         raise UserError("the input holds no documents (empty input); expected at least one non-empty document")
 
 
@@ -278,35 +322,47 @@ def _read_jsonl(path: Path, field_name: str, report: SourceReport) -> Iterator[s
         raise UserError(f"{path}: corrupt or truncated gzip file ({e}); expected a complete .jsonl.gz") from None
 
 
-def _read_parquet(path: Path, field_name: str, report: SourceReport) -> Iterator[str]:
+def _parquet_file(path: Path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    def corrupt(e: Exception) -> UserError:
-        return UserError(f"{path}: corrupt or truncated parquet file ({e}); expected a readable parquet file")
-
     try:
-        pf = pq.ParquetFile(path)
+        return pq.ParquetFile(path)
     except (pa.ArrowException, OSError) as e:
-        raise corrupt(e) from None
+        raise _corrupt_parquet(path, e) from None
+
+
+def _corrupt_parquet(path: Path, e: Exception) -> UserError:
+    return UserError(f"{path}: corrupt or truncated parquet file ({e}); expected a readable parquet file")
+
+
+def _read_parquet(path: Path, field_name: str, report: SourceReport, row_group: int | None = None) -> Iterator[str]:
+    """Every row group in turn (or just ``row_group``), in record batches of at most
+    PARQUET_BATCH_ROWS, so memory stays bounded by a row group's column, not the file."""
+    import pyarrow as pa
+
+    pf = _parquet_file(path)
     names = pf.schema_arrow.names
     if field_name not in names:
         raise UserError(f"{path}: column {field_name!r} is missing (columns: {', '.join(names)}); use --field to pick one")
     ctype = pf.schema_arrow.field(field_name).type
     if not (pa.types.is_string(ctype) or pa.types.is_large_string(ctype)):
         raise UserError(f"{path}: column {field_name!r} has type {ctype}, expected a string column")
-    row = 0
-    for g in range(pf.num_row_groups):
+    groups = range(pf.num_row_groups) if row_group is None else [row_group]
+    row = sum(pf.metadata.row_group(g).num_rows for g in range(groups[0])) if groups else 0
+    for g in groups:
         try:
-            values = pf.read_row_group(g, columns=[field_name]).column(0).to_pylist()
+            batches = pf.iter_batches(batch_size=PARQUET_BATCH_ROWS, row_groups=[g], columns=[field_name],
+                                      use_threads=False)
+            for batch in batches:
+                for value in batch.column(0).to_pylist():
+                    if value is None:
+                        report.bad(f"{path}: row {row}", f"column {field_name!r} is null, expected a string")
+                    else:
+                        yield value
+                    row += 1
         except (pa.ArrowException, OSError) as e:
-            raise corrupt(e) from None
-        for value in values:
-            if value is None:
-                report.bad(f"{path}: row {row}", f"column {field_name!r} is null, expected a string")
-            else:
-                yield value
-            row += 1
+            raise _corrupt_parquet(path, e) from None
 
 
 def _read_hf(spec: str, field_name: str, report: SourceReport) -> Iterator[str]:

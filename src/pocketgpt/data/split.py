@@ -18,3 +18,18 @@ def is_val_document(i: int, val_fraction: Fraction) -> bool:
     [0, 4, 8]
     """
     return math.ceil((i + 1) * val_fraction) > math.ceil(i * val_fraction)
+
+
+def val_mask(start: int, count: int, val_fraction: Fraction):
+    """:func:`is_val_document` for documents ``start .. start+count-1`` at once (a numpy bool
+    array), in exact integer arithmetic, so a merge of parts decides as a single run does.
+
+    >>> val_mask(3, 7, Fraction(1, 4)).nonzero()[0].tolist()  # documents 4 and 8
+    [1, 5]
+    """
+    import numpy as np
+
+    p, q = val_fraction.numerator, val_fraction.denominator
+    i = np.arange(start, start + count + 1, dtype=np.int64)
+    ceil = -((-i * p) // q)  # ceil(i p / q), exact in int64 for i up to 2^63 / 10^6
+    return ceil[1:] > ceil[:-1]
