@@ -301,16 +301,18 @@ def val_fraction_of(config: dict) -> Fraction | None:
 
 
 def encode_streams(out: Path, config: dict, streams: list, writers: dict, tokenizer_dir, *, workers: int,
-                   progress: bool, created: bool, defer_split: bool = False) -> tuple[dict, SourceReport, float]:
+                   progress: bool, created: bool, defer_split: bool = False,
+                   resume_config: dict | None = None) -> tuple[dict, SourceReport, float]:
     """Encode each ``(sources, forced split or None)`` stream in order into ``writers``, which
     take the encoder's arrays in order (train and val; or, ``defer_split``, every token and
-    the document lengths), saving resume points in ``.progress.json``. Returns the document
-    counts (per split, or per stream when deferred), the source report and the seconds."""
+    the document lengths), saving resume points in ``.progress.json`` under ``resume_config``
+    (default ``config``). Returns the document counts (per split, or per stream when
+    deferred), the source report and the seconds."""
     counts = {"train": 0, "val": 0, "bytes": 0}
     report = SourceReport(skip_bad=config["skip_bad"])
 
     def save_progress() -> None:
-        state = {"config": config, **{s: w.state() for s, w in writers.items()}}
+        state = {"config": resume_config or config, **{s: w.state() for s, w in writers.items()}}
         atomic_write_text(out / PROGRESS_NAME, json.dumps(state, indent=1))
 
     # Claim the directory before the first shard, so a kill right after writing a shard
