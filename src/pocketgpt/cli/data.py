@@ -1,4 +1,4 @@
-"""``pocketgpt data default|tokenize|info|countries|synth``."""
+"""``pocketgpt data default|tokenize|merge|info|countries|synth``."""
 
 from __future__ import annotations
 
@@ -39,9 +39,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--skip-bad", action="store_true", help="skip bad records and report them instead of stopping")
     t.add_argument("--overwrite", action="store_true", help="discard shards made with other settings in --out")
     t.add_argument("--no-progress", action="store_true")
+    t.add_argument("--num-shards", type=int, default=None, metavar="N",
+                   help="split the job into N independent workers (default: from SLURM_ARRAY_TASK_* or "
+                        "torchrun's RANK/WORLD_SIZE when set, else one run); each writes a part under --out/parts")
+    t.add_argument("--shard-index", type=int, default=None, metavar="I", help="this worker's index, 0 to N-1")
     t.set_defaults(func=cmd_tokenize)
 
-    i = dsub.add_parser("info", help="print a shard directory's index summary")
+    m = dsub.add_parser("merge", help="merge the parts of N tokenize workers into one dataset")
+    m.add_argument("dir", help="the --out of the workers (holds parts/)")
+    m.add_argument("--overwrite", action="store_true", help="replace a dataset with other settings in DIR")
+    m.add_argument("--remove-parts", action="store_true", help="delete DIR/parts once the merge is written")
+    m.set_defaults(func=cmd_merge)
+
+    i = dsub.add_parser("info", help="print a shard directory's index summary (and its parts)")
     i.add_argument("dir")
     i.set_defaults(func=cmd_info)
 
@@ -105,18 +115,35 @@ def cmd_default(args) -> int:
 def cmd_tokenize(args) -> int:
     from pathlib import Path
 
-    from pocketgpt.data import parse_source, tokenize_to_shards
+    from pocketgpt.data import parse_source, tokenize_part, tokenize_to_shards
+    from pocketgpt.data.parts import worker_slice
 
     def srcs(specs):
         return [parse_source(s, field=args.field, split_on=args.split_on) for s in specs]
 
-    index = tokenize_to_shards(
-        srcs(args.input), Path(args.tokenizer), Path(args.out),
-        val_fraction=args.val_fraction, val_inputs=srcs(args.val_input) if args.val_input else None,
-        shard_tokens=args.shard_tokens, workers=args.workers, skip_bad=args.skip_bad,
-        overwrite=args.overwrite, progress=not args.no_progress,
-    )
-    _print_index(args.out, index)
+    part = worker_slice(args.num_shards, args.shard_index)
+    kwargs = dict(val_fraction=args.val_fraction, val_inputs=srcs(args.val_input) if args.val_input else None,
+                  shard_tokens=args.shard_tokens, workers=args.workers, skip_bad=args.skip_bad,
+                  overwrite=args.overwrite, progress=not args.no_progress)
+    if part is None:
+        _print_index(args.out, tokenize_to_shards(srcs(args.input), Path(args.tokenizer), Path(args.out), **kwargs))
+        return 0
+    print(f"tokenize: worker {part.index} of {part.count} (from {part.origin})", file=sys.stderr)
+    index = tokenize_part(srcs(args.input), Path(args.tokenizer), Path(args.out), num_shards=part.count,
+                          shard_index=part.index, **kwargs)
+    lo, hi = index["part"]["pieces"]
+    print(f"part {part.index} of {part.count}: pieces {lo}-{hi} of {index['part']['total_pieces']}, "
+          f"{index['tokens']:,} tokens, {sum(index['documents'].values()):,} documents")
+    print(f"when all {part.count} workers are done: pocketgpt data merge {args.out}")
+    return 0
+
+
+def cmd_merge(args) -> int:
+    from pocketgpt.data import merge_parts
+
+    index = merge_parts(args.dir, overwrite=args.overwrite, remove_parts=args.remove_parts)
+    print(f"merged {index['parts']['count']} part(s) into {args.dir}")
+    _print_index(args.dir, index)
     return 0
 
 
@@ -130,11 +157,34 @@ def _print_index(path, index: dict) -> None:
         print(f"replaced {report['replaced_invalid_utf8']} invalid UTF-8 sequence(s) with U+FFFD: "
               + ", ".join(report["replaced_where"][:5]))
     print(f"{path}: dtype {index['dtype']}, vocab {index['vocab_size']}, tokenizer {index['tokenizer_fingerprint'][:16]}…")
+    if "parts" in index:
+        print(f"{path}: merged from {index['parts']['count']} part(s) in {index['parts']['dir']}/")
 
 
 def cmd_info(args) -> int:
-    from pocketgpt.data import read_shard_index
+    from pathlib import Path
 
+    from pocketgpt.data import read_shard_index
+    from pocketgpt.data.parts import parts_status, read_parts
+    from pocketgpt.data.shards import INDEX_NAME
+
+    rows = parts_status(args.dir)
+    if rows:
+        print(f"{'part':22} {'state':10} {'tokens':>14} {'documents':>12}")
+        for r in rows:
+            tokens, docs = (f"{r[k]:,}" if r[k] is not None else "-" for k in ("tokens", "documents"))
+            print(f"{r['name']:22} {r['state']:10} {tokens:>14} {docs:>12}")
+        done = [r for r in rows if r["state"] == "done"]
+        print(f"total: {len(done)} of {len(rows)} part(s) done, {sum(r['tokens'] for r in done):,} tokens, "
+              f"{sum(r['documents'] for r in done):,} documents")
+        try:
+            read_parts(args.dir)
+            merged = (Path(args.dir) / INDEX_NAME).is_file()
+            print("merged: see below" if merged else f"ready to merge: pocketgpt data merge {args.dir}")
+        except UserError as e:
+            print(f"not ready to merge: {e}")
+        if not (Path(args.dir) / INDEX_NAME).is_file():
+            return 0
     _print_index(args.dir, read_shard_index(args.dir))
     return 0
 

@@ -32,8 +32,8 @@ import re
 import shutil
 import time
 from collections import deque
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -73,8 +73,7 @@ def part_name(index: int, count: int) -> str:
     return f"part-{index:05d}-of-{count:05d}"
 
 
-@dataclass(frozen=True)
-class WorkerSlice:
+class WorkerSlice(NamedTuple):
     """Which share of the work this worker does, and who said so (for messages)."""
 
     index: int
@@ -139,7 +138,7 @@ def share_out(sizes: list[int], count: int) -> list[tuple[int, int]]:
     a piece goes to the worker in whose ``1/count`` of the total it starts."""
     total, start, owners = sum(sizes), 0, []
     for j, size in enumerate(sizes):
-        owners.append(start * count // total if total else j * count // len(sizes))
+        owners.append(min(start * count // total, count - 1) if total else j * count // len(sizes))
         start += size
     return [(bisect.bisect_left(owners, k), bisect.bisect_left(owners, k + 1)) for k in range(count)]
 
