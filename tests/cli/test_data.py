@@ -87,3 +87,77 @@ def test_interrupted_tokenize_then_rerun_gives_the_clean_shards(tmp_path, tok_di
     for n in names:
         assert (clean / n).read_bytes() == (out / n).read_bytes()
     assert not list(Path(out).glob(".*.tmp"))
+
+
+def write_docs(folder: Path, files: int, docs_per_file: int) -> Path:
+    folder.mkdir()
+    for k in range(files):
+        with open(folder / f"{k}.jsonl", "w") as f:
+            for i in range(docs_per_file):
+                f.write(json.dumps({"text": f"Document {k}.{i}: the capital of France is Paris. " * 25}) + "\n")
+    return folder
+
+
+def test_workers_from_a_slurm_array_then_info_and_merge(tmp_path, tok_dir, capsys, monkeypatch):
+    src = write_docs(tmp_path / "in", 3, 40)
+    common = ["--input", src, "--tokenizer", tok_dir, "--shard-tokens", "5000", "--no-progress", "--workers", "1"]
+    assert run("tokenize", *common, "--out", tmp_path / "one") == 0
+    out = tmp_path / "many"
+    monkeypatch.setenv("SLURM_ARRAY_TASK_COUNT", "2")
+    monkeypatch.setenv("SLURM_ARRAY_TASK_MIN", "1")
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "2")  # --array=1-2: the second task is worker 1
+    assert run("tokenize", *common, "--out", out) == 0
+    captured = capsys.readouterr()
+    assert "worker 1 of 2 (from SLURM_ARRAY_TASK_ID=2" in captured.err
+    assert f"pocketgpt data merge {out}" in captured.out
+    assert run("info", out) == 0
+    info = capsys.readouterr().out
+    assert "part-00001-of-00002    done" in info and "not ready to merge" in info and "part 0 of 2 is missing" in info
+    assert run("merge", out) == 2
+    assert "part 0 of 2 is missing" in capsys.readouterr().err
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "1")
+    assert run("tokenize", *common, "--out", out) == 0
+    assert run("merge", out) == 0
+    assert "merged 2 part(s)" in capsys.readouterr().out
+    assert run("info", out) == 0
+    assert "merged from 2 part(s)" in capsys.readouterr().out
+    names = sorted(p.name for p in (tmp_path / "one").glob("*.npy"))
+    assert len(names) > 2 and names == sorted(p.name for p in out.glob("*.npy"))
+    assert all((tmp_path / "one" / n).read_bytes() == (out / n).read_bytes() for n in names)
+    # flags win over the environment, and are range-checked
+    assert run("tokenize", *common, "--out", out, "--num-shards", "2", "--shard-index", "2") == 2
+    assert "shard index 2 is out of range for 2 shard(s) (from --shard-index" in capsys.readouterr().err
+
+
+def test_a_worker_killed_mid_way_and_rerun_merges_to_the_same_dataset(tmp_path, tok_dir):
+    src = write_docs(tmp_path / "in", 4, 560)  # ~0.65 MB a file: each worker gets two 1 MiB chunks
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+    def argv(out, *extra):
+        return ["data", "tokenize", "--input", str(src), "--tokenizer", str(tok_dir), "--out", str(out),
+                "--shard-tokens", "20000", "--workers", "1", "--no-progress", *extra]
+
+    clean, out = tmp_path / "clean", tmp_path / "parts"
+    assert main(argv(clean)) == 0
+    assert main(argv(out, "--num-shards", "2", "--shard-index", "0")) == 0
+    part = out / "parts" / "part-00001-of-00002"
+    # worker 1 as its own process (as one task of a job array), killed once it has written a shard
+    proc = subprocess.Popen([sys.executable, "-m", "pocketgpt", *argv(out, "--num-shards", "2", "--shard-index", "1")],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while proc.poll() is None and time.time() < deadline and not list(part.glob("tokens_*.npy")):
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    if proc.returncode != 0:  # killed mid-way (else it finished first; the comparison still holds)
+        assert not (part / "index.json").exists() and (part / ".progress.json").exists()
+        assert main(["data", "merge", str(out)]) == 2  # an unfinished part is not merged
+    listed = json.loads((part / ".progress.json").read_text())["tokens"]["shards"] if proc.returncode else []
+    kept = {s["file"]: (part / s["file"]).stat().st_mtime_ns for s in listed}
+    assert main(argv(out, "--num-shards", "2", "--shard-index", "1")) == 0
+    assert {n: (part / n).stat().st_mtime_ns for n in kept} == kept  # the files it had recorded were kept
+    assert main(["data", "merge", str(out)]) == 0
+    names = sorted(p.name for p in clean.glob("*.npy"))
+    assert len(names) > 3 and names == sorted(p.name for p in out.glob("*.npy"))
+    for n in names:
+        assert (clean / n).read_bytes() == (out / n).read_bytes()
