@@ -148,3 +148,39 @@ def test_bad_documents(tmp_path, tok_dir):
         tokenize_to_shards(["", ""], tok_dir, tmp_path / "c")
     with pytest.raises(UserError, match="train split is empty"):
         tokenize_to_shards(["only one"], tok_dir, tmp_path / "d", val_fraction=0.5)
+
+
+RSS_CHILD = """
+import resource, sys
+from pocketgpt.data import parse_source, tokenize_to_shards
+tokenize_to_shards([parse_source(sys.argv[1])], sys.argv[2], sys.argv[3], shard_tokens=1 << 20, workers=1)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)  # peak resident set, KiB
+"""
+
+
+def test_a_parquet_file_bigger_than_the_memory_allowed_streams_into_shards(tmp_path, tok_dir):
+    """Peak RSS of a tokenize process over a 24 MB uncompressed parquet file stays within
+    half the file's size of the same process over a tiny file: the file is never held whole."""
+    import subprocess
+    import sys
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    group = pa.table({"text": make_docs(31, 2000, 40, 120)})  # one ~1 MB row group, written again and again
+    big, small = tmp_path / "big.parquet", tmp_path / "small.parquet"
+    with pq.ParquetWriter(big, group.schema, compression="none") as w:
+        for _ in range(24_000_000 // group.nbytes + 2):
+            w.write_table(group)
+    pq.write_table(group.slice(0, 20), small)
+
+    def peak_kib(path: Path) -> int:
+        r = subprocess.run([sys.executable, "-c", RSS_CHILD, str(path), str(tok_dir), str(tmp_path / path.stem)],
+                           capture_output=True, text=True, check=True)
+        return int(r.stdout.split()[-1])
+
+    size = big.stat().st_size
+    assert size > 24_000_000
+    extra = (peak_kib(big) - peak_kib(small)) * 1024
+    assert extra < size / 2, f"peak RSS grew by {extra / 1e6:.1f} MB for a {size / 1e6:.1f} MB file"
+    assert read_shard_index(tmp_path / "big")["documents"] == pq.ParquetFile(big).metadata.num_rows
