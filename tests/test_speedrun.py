@@ -127,6 +127,66 @@ def test_eval_and_report_commands_on_the_run(done_run, tmp_path, capsys):
     assert main(["speedrun", "--preset", "warp"]) == 2
 
 
+def tiny_gpu_preset(data: tuple):
+    """The gpu preset (its d12 training recipe: Muon, WSD, untied embeddings; the balanced
+    corpus; --data web text) with a test-sized model, vocabulary and step budget."""
+    from pocketgpt.speedrun import get_preset
+
+    return get_preset("gpu", text_inputs=data, vocab_size=320, tokenizer_chars={"general": 200_000, "countries": 100_000},
+                      shard_workers=1, candidates=(dict(n_layer=1, n_head=2, n_embd=32),), min_tokens=0,
+                      pretrain_overrides=dict(block_size=64, batch_size=4, tokens_per_step=256, eval_every=5,
+                                              eval_batches=2),
+                      pretrain_max_steps=6, sft_max_steps=4, eval_tasks="bpb,compression,capitals", eval_limit=2,
+                      measure_seconds=0.2, chat_overrides=dict(capital_chains=5, greeting_wraps=3, identity_copies=1))
+
+
+def test_gpu_preset_code_path_on_cpu_with_web_text(tmp_path, done_run):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from data_testlib import make_docs
+
+    from pocketgpt.data import read_shard_index
+    from pocketgpt.speedrun import run_speedrun
+
+    _, _, _, cache, pins = done_run
+    web = tmp_path / "fineweb"
+    web.mkdir()
+    for k in range(2):  # FineWeb-style: text plus columns the run ignores
+        docs = [f"Web page {k}.{i}: " + d for i, d in enumerate(make_docs(40 + k, 300))]
+        pq.write_table(pa.table({"text": docs, "id": [f"<urn:{k}:{i}>" for i in range(300)],
+                                 "score": [2.5] * 300}), web / f"00{k}_00000.parquet", row_group_size=100)
+    record = run_speedrun(tiny_gpu_preset((str(web),)), tmp_path / "run", cache_dir=cache, pins=pins,
+                          echo=lambda s: None)
+    assert all(s["status"] == "done" for s in record["stages"].values())
+    index = read_shard_index(tmp_path / "run" / "shards")
+    specs = [s["spec"] for s in index["sources"]["train"]]
+    assert any(spec.endswith("fineweb") for spec in specs)  # the web text went into pretraining
+    assert index["splits"]["train"]["documents"] > 600
+    assert record["config"]["pretrain_preset"] == "d12" and record["config"]["corpus_preset"] == "balanced"
+    train_cfg = json.loads((tmp_path / "run" / "base" / "checkpoints" / "step_000006" / "config.json").read_text())
+    assert (train_cfg["train"]["optimizer"], train_cfg["train"]["schedule"]) == ("muon", "wsd")  # d12's recipe, not the cpu one
+    ev = json.loads((tmp_path / "run" / "sft" / "eval.json").read_text())
+    assert ev["tasks"]["bpb"]["val_bpb"] > 0
+
+
+def test_gpu_preset_without_data_explains_what_to_fetch(tmp_path, capsys):
+    from pocketgpt.cli import main
+
+    assert main(["speedrun", "--preset", "gpu", "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "--data" in err and "HuggingFaceFW/fineweb-edu" in err and "'text'" in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()  # nothing was started
+    bad = tmp_path / "bad.parquet"
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"content": ["x"]}), bad)
+    assert main(["speedrun", "--preset", "gpu", "--out", str(tmp_path / "run"), "--data", str(bad)]) == 2
+    assert f"--data {bad}: no column 'text' (columns: content)" in capsys.readouterr().err
+    assert main(["speedrun", "--preset", "gpu", "--out", str(tmp_path / "run"), "--data", str(tmp_path / "nope")]) == 2
+    assert "nope: no such file or directory" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_full_cpu_speedrun_meets_the_quality_targets(tmp_path):
     """The real thing: pinned packages (network once, then cached), 25 minutes, all stages,

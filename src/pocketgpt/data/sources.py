@@ -332,6 +332,11 @@ def _parquet_file(path: Path):
         raise _corrupt_parquet(path, e) from None
 
 
+def read_parquet_schema(path: Path):
+    """The arrow schema of a parquet file (its footer only)."""
+    return _parquet_file(path).schema_arrow
+
+
 def _corrupt_parquet(path: Path, e: Exception) -> UserError:
     return UserError(f"{path}: corrupt or truncated parquet file ({e}); expected a readable parquet file")
 

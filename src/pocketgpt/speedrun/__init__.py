@@ -32,7 +32,7 @@ from typing import Callable
 
 from pocketgpt.errors import UserError
 from pocketgpt.fsio import atomic_write_text
-from pocketgpt.speedrun.presets import PRESETS, SpeedrunConfig, get_preset
+from pocketgpt.speedrun.presets import PRESETS, SpeedrunConfig, check_text_inputs, get_preset
 
 __all__ = ["PRESETS", "STAGES", "SpeedrunConfig", "StageFailed", "get_preset", "run_speedrun"]
 
@@ -295,6 +295,7 @@ def _logging_to(path: Path):
 def run_speedrun(cfg: SpeedrunConfig, out: str | Path, *, cache_dir=None, pins=None,
                  echo: Callable[[str], None] | None = None) -> dict:
     """Run (or resume) every stage; return the record also written to ``speedrun.json``."""
+    check_text_inputs(cfg)  # before anything is written: a wrong --data fails now, not after the corpus stage
     out = Path(out).resolve()  # configs record paths (shards, base run): absolute ones work from any directory
     out.mkdir(parents=True, exist_ok=True)
     echo = echo or (lambda s: print(s, flush=True))

@@ -26,6 +26,7 @@ class SpeedrunConfig:
     corpus_preset: str = "speedrun"  # pocketgpt.data.default_corpus.PRESETS: the country/general mix knob
     corpus_overrides: dict = field(default_factory=dict)
     text_inputs: tuple = ()  # extra pretraining text (e.g. FineWeb-Edu parquet), used by --preset gpu
+    needs_text_inputs: bool = False  # gpu: the run is meant for web text, so --data is required
     vocab_size: int = 4096
     tokenizer_chars: dict = field(default_factory=lambda: {"general": 12_000_000, "countries": 4_000_000})
     shard_workers: int = 2
@@ -82,6 +83,7 @@ PRESETS = {
         pretrain_preset="d12", min_tokens=1_000_000_000,
         candidates=(dict(n_layer=12, n_head=6, n_embd=768), dict(n_layer=8, n_head=4, n_embd=512)),
         pretrain_overrides=dict(eval_every=250, eval_batches=20), sft_overrides=("lr=5e-4",),
+        needs_text_inputs=True,
     ),
     "test": SpeedrunConfig(
         name="test", total_minutes=5.0, reserve_minutes=0.5, vocab_size=320,
@@ -101,3 +103,31 @@ def get_preset(name: str, **overrides) -> SpeedrunConfig:
     if minutes is not None and not minutes > 0:  # checked now, not after the data stages have run
         raise UserError(f"--minutes: must be > 0, got {minutes:g}")
     return replace(PRESETS[name], **{k: v for k, v in overrides.items() if v is not None})
+
+
+GPU_DATA_HELP = (
+    "--preset gpu pretrains on web text besides the default corpus, and pocketgpt never downloads it: "
+    "pass --data with FineWeb-style parquet shards, files, directories or globs whose parquet files have a "
+    "string column 'text' (one document per row; other columns are ignored). For example the files "
+    "sample/10BT/000_00000.parquet, 001_00000.parquet, ... of the Hugging Face dataset HuggingFaceFW/fineweb-edu, "
+    "fetched with `huggingface-cli download HuggingFaceFW/fineweb-edu --repo-type dataset --include "
+    "'sample/10BT/00[0-1]_00000.parquet' --local-dir /data/fineweb-edu`; about 1.5-2 GB of parquet gives the "
+    "~1B tokens the preset aims for. Then: pocketgpt speedrun --preset gpu --data "
+    "/data/fineweb-edu/sample/10BT/*.parquet (docs/speedrun.md)"
+)
+
+
+def check_text_inputs(cfg: SpeedrunConfig) -> None:
+    """Before any stage runs: a preset that needs ``--data`` has it, and every file it names
+    exists and, if parquet, has a string ``text`` column."""
+    if cfg.needs_text_inputs and not cfg.text_inputs:
+        raise UserError(GPU_DATA_HELP)
+    from pocketgpt.data.sources import parse_source, read_parquet_schema
+
+    for spec in cfg.text_inputs:
+        for path in parse_source(spec).files():
+            if path.name.endswith(".parquet"):
+                schema = read_parquet_schema(path)
+                if "text" not in schema.names:
+                    raise UserError(f"--data {path}: no column 'text' (columns: {', '.join(schema.names)}); "
+                                    "expected FineWeb-style parquet with the document text in 'text'")
