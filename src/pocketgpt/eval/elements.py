@@ -28,14 +28,11 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import fields
 from pathlib import Path
 
 from pocketgpt.data.element_encyclopedia import ELEMENT_QUESTIONS, element_quiz_answer
 from pocketgpt.data.elements import ELEMENT_FACTS, Element, element_values, is_element_held_out
-from pocketgpt.errors import UserError
-from pocketgpt.eval.facts import _mentions, ask_facts, judge_values, mode_name
-from pocketgpt.fsio import read_json
+from pocketgpt.eval.facts import _mentions, ask_facts, judge_values, mode_name, read_records
 
 # the first quiz question of each fact type, with {c} for the name as the facts eval asks
 QUESTIONS = {fact: ELEMENT_QUESTIONS[fact][0].replace("{e}", "{c}") for fact in ELEMENT_FACTS}
@@ -70,18 +67,7 @@ def load_elements(path: str | Path | None = None, cache_dir=None) -> dict[str, E
         from pocketgpt.data.elements import element_facts
 
         return element_facts(cache_dir)
-    path = Path(path)
-    data = read_json(path, missing=f"--elements {path}: no such file", expected="a list of element records")
-    names = {f.name for f in fields(Element)}
-    if not isinstance(data, list) or not data:
-        raise UserError(f"{path}: expected a non-empty JSON list of element records with fields {sorted(names)}")
-    out = {}
-    for i, rec in enumerate(data):
-        if not isinstance(rec, dict) or set(rec) != names:
-            got = sorted(rec) if isinstance(rec, dict) else type(rec).__name__
-            raise UserError(f"{path}: record {i}: expected the fields {sorted(names)}, got {got}")
-        out[rec["name"]] = Element(**rec)
-    return out
+    return read_records(path, Element, "--elements", "element")
 
 
 def write_elements(path: str | Path, elements: dict[str, Element]) -> None:

@@ -90,6 +90,23 @@ def declines(reply: str) -> bool:
     return any(m in low for m in DECLINE_MARKERS)
 
 
+def read_records(path: str | Path, cls, flag: str, kind: str) -> dict:
+    """``{name: cls(...)}`` from a JSON list of records whose keys are exactly ``cls``'s fields
+    (lists become tuples); an error names the file, the record and the fields expected."""
+    path = Path(path)
+    data = read_json(path, missing=f"{flag} {path}: no such file", expected=f"a list of {kind} records")
+    names = {f.name for f in fields(cls)}
+    if not isinstance(data, list) or not data:
+        raise UserError(f"{path}: expected a non-empty JSON list of {kind} records with fields {sorted(names)}")
+    out = {}
+    for i, rec in enumerate(data):
+        if not isinstance(rec, dict) or set(rec) != names:
+            got = sorted(rec) if isinstance(rec, dict) else type(rec).__name__
+            raise UserError(f"{path}: record {i}: expected the fields {sorted(names)}, got {got}")
+        out[rec["name"]] = cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in rec.items()})
+    return out
+
+
 def load_facts(path: str | Path | None = None, cache_dir=None) -> dict[str, Country]:
     """``{name: Country}`` from a JSON list of country records (the speedrun's
     ``facts.json``), or else from the pinned countryinfo package."""
@@ -97,19 +114,7 @@ def load_facts(path: str | Path | None = None, cache_dir=None) -> dict[str, Coun
         from pocketgpt.data.countries import country_facts
 
         return country_facts(cache_dir)
-    path = Path(path)
-    data = read_json(path, missing=f"--facts {path}: no such file", expected="a list of country records")
-    names = {f.name for f in fields(Country)}
-    if not isinstance(data, list) or not data:
-        raise UserError(f"{path}: expected a non-empty JSON list of country records with fields {sorted(names)}")
-    out = {}
-    for i, rec in enumerate(data):
-        if not isinstance(rec, dict) or set(rec) != names:
-            got = sorted(rec) if isinstance(rec, dict) else type(rec).__name__
-            raise UserError(f"{path}: record {i}: expected the fields {sorted(names)}, got {got}")
-        rec = {k: tuple(v) if isinstance(v, list) else v for k, v in rec.items()}
-        out[rec["name"]] = Country(**rec)
-    return out
+    return read_records(path, Country, "--facts", "country")
 
 
 def _pick(countries: dict, held_out, limit: int | None) -> list[str]:
