@@ -11,6 +11,12 @@ reading, the val split, encoding, writing .npy shards and the index. The baselin
 only encodes; a plain loop of ``encode_ordinary`` per document is shown beside it,
 as it is faster than the batch call here. The runs are interleaved ``--repeats`` times and each number is
 its best; ratios are baseline time / ours.
+
+Independent workers (issue 18's target: 2 workers as separate processes >= 1.8x one): the
+same documents written to 8 JSON Lines files, tokenized once by a single ``pocketgpt data
+tokenize --workers 1`` process (the baseline) and once by two such processes started together
+with ``--num-shards 2 --shard-index 0/1``, as two tasks of a job array would run, followed by
+``pocketgpt data merge`` (its time counted).
 """
 
 from __future__ import annotations
@@ -41,6 +47,40 @@ def machine_text(target_bytes: int) -> list[str]:
         docs.append(text)
         n += len(text.encode())
     return docs
+
+
+def independent_workers(docs: list[str], tok_dir: str, work: str) -> dict[str, float]:
+    """Seconds for one tokenize process, and for two independent worker processes plus the merge."""
+    import json
+    import subprocess
+
+    inputs = os.path.join(work, "inputs")
+    os.makedirs(inputs, exist_ok=True)
+    for k in range(8):
+        with open(os.path.join(inputs, f"part{k}.jsonl"), "w", encoding="utf-8") as f:
+            for d in docs[k::8]:
+                f.write(json.dumps({"text": d}) + "\n")
+    cmd = [sys.executable, "-m", "pocketgpt", "data", "tokenize", "--input", inputs, "--tokenizer", tok_dir,
+           "--workers", "1", "--no-progress", "--shard-tokens", "10000000"]
+    times = {}
+    out = os.path.join(work, "single")
+    shutil.rmtree(out, ignore_errors=True)
+    t0 = time.perf_counter()
+    subprocess.run(cmd + ["--out", out], check=True, stdout=subprocess.DEVNULL)
+    times["single"] = time.perf_counter() - t0
+    out = os.path.join(work, "parts")
+    shutil.rmtree(out, ignore_errors=True)
+    t0 = time.perf_counter()
+    procs = [subprocess.Popen(cmd + ["--out", out, "--num-shards", "2", "--shard-index", str(i)],
+                              stdout=subprocess.DEVNULL) for i in range(2)]
+    if any(p.wait() for p in procs):
+        raise SystemExit("a worker failed")
+    subprocess.run([sys.executable, "-m", "pocketgpt", "data", "merge", out], check=True, stdout=subprocess.DEVNULL)
+    times["two"] = time.perf_counter() - t0
+    same = all(open(os.path.join(work, "single", f), "rb").read() == open(os.path.join(out, f), "rb").read()
+               for f in sorted(os.listdir(os.path.join(work, "single"))) if f.endswith(".npy"))
+    times["identical"] = float(same)
+    return times
 
 
 def main() -> int:
@@ -95,6 +135,7 @@ def main() -> int:
                 fn()
                 times[name].append(time.perf_counter() - t0)
         base, loop, one, two = (min(times[k]) for k in runs)
+        indep = [independent_workers(docs, tok_dir, work) for _ in range(args.repeats)]
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -110,6 +151,11 @@ def main() -> int:
         print(f"{name:44} {t:8.2f} {mb / t:8.2f} {base / t:11.2f}x")
     print(f"target: 2 processes >= 1.3x one tiktoken thread -> {'met' if base / two >= 1.3 else 'NOT met'}; "
           f"against the per-document loop: {loop / two:.2f}x")
+    single, pair = min(r["single"] for r in indep), min(r["two"] for r in indep)
+    print(f"independent workers: 1 process {single:.2f} s ({mb / single:.2f} MB/s), 2 processes + merge "
+          f"{pair:.2f} s ({mb / pair:.2f} MB/s): {single / pair:.2f}x one worker; merged shards "
+          f"{'byte-identical' if all(r['identical'] for r in indep) else 'DIFFERENT'} to the single run; "
+          f"target >= 1.8x -> {'met' if single / pair >= 1.8 else 'NOT met'}")
     return 0
 
 
