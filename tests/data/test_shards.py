@@ -74,7 +74,7 @@ def test_interrupted_run_resumes_to_identical_shards(tmp_path, tok_dir, monkeypa
     clean = tmp_path / "clean"
     tokenize_to_shards(docs, tok_dir, clean, val_fraction=0.2, shard_tokens=900)
 
-    real_cut, cuts = shards._SplitWriter._cut, []
+    real_cut, cuts = shards.SplitWriter._cut, []
 
     def failing_cut(self, n):
         if len(cuts) == 4:
@@ -82,7 +82,7 @@ def test_interrupted_run_resumes_to_identical_shards(tmp_path, tok_dir, monkeypa
         cuts.append(self.split)
         real_cut(self, n)
 
-    monkeypatch.setattr(shards._SplitWriter, "_cut", failing_cut)
+    monkeypatch.setattr(shards.SplitWriter, "_cut", failing_cut)
     out = tmp_path / "resumed"
     with pytest.raises(KeyboardInterrupt):
         tokenize_to_shards(docs, tok_dir, out, val_fraction=0.2, shard_tokens=900)
@@ -91,7 +91,7 @@ def test_interrupted_run_resumes_to_identical_shards(tmp_path, tok_dir, monkeypa
         read_shard_index(out)
     kept = {p.name: p.stat().st_mtime_ns for p in out.glob("*.npy")}
     assert len(kept) == 4
-    monkeypatch.setattr(shards._SplitWriter, "_cut", real_cut)
+    monkeypatch.setattr(shards.SplitWriter, "_cut", real_cut)
     index = tokenize_to_shards(docs, tok_dir, out, val_fraction=0.2, shard_tokens=900)
     assert shard_bytes(out) == shard_bytes(clean)
     assert {p: (out / p).stat().st_mtime_ns for p in kept} == kept  # finished shards were kept

@@ -44,13 +44,13 @@ from pocketgpt.data.shards import (
     INDEX_NAME,
     PROGRESS_NAME,
     SPLITS,
-    _prepare_out_dir,
-    _same_config,
-    _SplitWriter,
+    SplitWriter,
     check_train_not_empty,
     dataset_settings,
     encode_streams,
     open_shard,
+    prepare_out_dir,
+    same_config,
     val_fraction_of,
 )
 from pocketgpt.data.sources import SourceReport
@@ -178,12 +178,12 @@ def tokenize_part(
     out = Path(out_dir) / PARTS_DIR / part_name(shard_index, num_shards)
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
-    done = _prepare_out_dir(out, part_config, overwrite)
+    done = prepare_out_dir(out, part_config, overwrite)
     if done is not None and done.get("complete"):
         return done["index"]
     done = done or {}
-    writers = {"tokens": _SplitWriter(out, "tokens", shard_tokens, done.get("tokens")),
-               "lengths": _SplitWriter(out, "lengths", LENGTHS_PER_FILE, done.get("lengths"))}
+    writers = {"tokens": SplitWriter(out, "tokens", shard_tokens, done.get("tokens")),
+               "lengths": SplitWriter(out, "lengths", LENGTHS_PER_FILE, done.get("lengths"))}
     n_train = len(streams[0])
     mine = [(streams[0][lo:min(hi, n_train)], "train"), (streams[1][max(lo - n_train, 0):max(hi - n_train, 0)], "val")]
     counts, report, seconds = encode_streams(out, config, mine, writers, tokenizer_dir, workers=workers,
@@ -285,14 +285,14 @@ def merge_parts(out_dir: str | os.PathLike, *, overwrite: bool = False, remove_p
     index_path = out / INDEX_NAME
     if index_path.is_file() and not overwrite:
         old = json.loads(index_path.read_text())
-        if _same_config(old, config):
+        if same_config(old, config):
             return old
         raise UserError(f"{index_path}: a dataset made with other settings than its parts is already here; "
                         "pass --overwrite to replace it with the merge")
     for f in [index_path, *out.glob(".*.tmp"), *(f for s in SPLITS for f in out.glob(f"{s}_*.npy"))]:
         f.unlink(missing_ok=True)
     started = time.perf_counter()
-    writers = {s: _SplitWriter(out, s, config["shard_tokens"], None) for s in SPLITS}
+    writers = {s: SplitWriter(out, s, config["shard_tokens"], None) for s in SPLITS}
     fraction = val_fraction_of(config)
     docs = {"train": 0, "val": 0}
     position = 0  # of the next train-input document: the split rule's counter

@@ -154,7 +154,7 @@ def _chunks(docs: Iterator[str], fraction: Fraction, force_split: str | None, co
         yield chunk_id, texts, None if defer else flags
 
 
-class _SplitWriter:
+class SplitWriter:
     """Cuts one split's token stream into fixed-size shards, tracking the resume point."""
 
     def __init__(self, out: Path, split: str, shard_tokens: int, done: dict | None):
@@ -235,11 +235,11 @@ def tokenize_to_shards(
     out = Path(out_dir)
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
-    done = _prepare_out_dir(out, config, overwrite)
+    done = prepare_out_dir(out, config, overwrite)
     if done is not None and done.get("complete"):
         return done["index"]
 
-    writers = {s: _SplitWriter(out, s, shard_tokens, (done or {}).get(s)) for s in SPLITS}
+    writers = {s: SplitWriter(out, s, shard_tokens, (done or {}).get(s)) for s in SPLITS}
     streams = [(train_src, None if val_src is None else "train")]
     if val_src is not None:
         streams.append((val_src, "val"))
@@ -407,7 +407,7 @@ def _progress_bar(enabled: bool):
     return tqdm(unit="B", unit_scale=True, unit_divisor=1000, desc="tokenize", dynamic_ncols=True)
 
 
-def _prepare_out_dir(out: Path, config: dict, overwrite: bool) -> dict | None:
+def prepare_out_dir(out: Path, config: dict, overwrite: bool) -> dict | None:
     """Clean stale temp files; return resume state, or the finished index, for this config."""
     for tmp in out.glob(".*.tmp"):
         tmp.unlink(missing_ok=True)
@@ -415,11 +415,11 @@ def _prepare_out_dir(out: Path, config: dict, overwrite: bool) -> dict | None:
     old = None
     if index_path.exists():
         old = json.loads(index_path.read_text())
-        if _same_config(old, config) and not overwrite:
+        if same_config(old, config) and not overwrite:
             return {"complete": True, "index": old}
     elif progress_path.exists():
         old = json.loads(progress_path.read_text())
-        if _same_config(old.get("config", {}), config) and not overwrite:
+        if same_config(old.get("config", {}), config) and not overwrite:
             return old
         if not any(old.get(s, {}).get("shards") for s in SPLITS):
             old = None  # a run that wrote nothing: nothing to protect
@@ -433,7 +433,7 @@ def _prepare_out_dir(out: Path, config: dict, overwrite: bool) -> dict | None:
     return None
 
 
-def _same_config(old: dict, new: dict) -> bool:
+def same_config(old: dict, new: dict) -> bool:
     return all(old.get(k) == v for k, v in new.items())
 
 
