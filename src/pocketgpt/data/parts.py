@@ -67,7 +67,9 @@ _PART_RE = re.compile(r"part-(\d+)-of-(\d+)")
 
 
 def part_name(index: int, count: int) -> str:
-    """>>> part_name(2, 16)
+    """The directory name of worker ``index`` of ``count``.
+
+    >>> part_name(2, 16)
     'part-00002-of-00016'
     """
     return f"part-{index:05d}-of-{count:05d}"
