@@ -22,3 +22,10 @@ def test_val_mask_matches_the_rule_one_document_at_a_time(start, count, f):
     from pocketgpt.data.split import val_mask
 
     assert val_mask(start, count, f).tolist() == [is_val_document(i, f) for i in range(start, start + count)]
+
+
+@given(st.integers(0, 10**12), st.fractions(0, 1).filter(lambda f: f.denominator <= 10**6))
+def test_val_rule_matches_exact_fraction_ceilings(i, f):
+    import math
+
+    assert is_val_document(i, f) == (math.ceil((i + 1) * f) > math.ceil(i * f))

@@ -18,8 +18,8 @@ position, and cuts the same ``train_*.npy``/``val_*.npy`` shards a single run wr
 for byte, with the same ``index.json`` (plus a ``parts`` entry). No worker talks to another:
 the shared output directory is the only meeting point.
 
->>> share_out([5, 5, 5, 5], 2), share_out([10, 1, 1, 1], 2), share_out([3], 2)
-([(0, 2), (2, 4)], [(0, 1), (1, 4)], [(0, 1), (1, 1)])
+>>> share_out([5, 5, 5, 5], 2), share_out([10, 1, 1, 1], 2), share_out([4, 4, 5, 4, 4], 2)
+([(0, 2), (2, 4)], [(0, 1), (1, 4)], [(0, 2), (2, 5)])
 """
 
 from __future__ import annotations
@@ -137,10 +137,11 @@ def _env_int(environ, name: str, default: int | None) -> int:
 
 def share_out(sizes: list[int], count: int) -> list[tuple[int, int]]:
     """Cut pieces ``0..len(sizes)`` into ``count`` contiguous ranges of about equal total size:
-    a piece goes to the worker in whose ``1/count`` of the total it starts."""
+    a piece goes to the worker in whose ``1/count`` of the total its middle falls (its start
+    would hand a big piece that starts just before a boundary to the worker already full)."""
     total, start, owners = sum(sizes), 0, []
     for j, size in enumerate(sizes):
-        owners.append(min(start * count // total, count - 1) if total else j * count // len(sizes))
+        owners.append(min((2 * start + size) * count // (2 * total), count - 1) if total else j * count // len(sizes))
         start += size
     return [(bisect.bisect_left(owners, k), bisect.bisect_left(owners, k + 1)) for k in range(count)]
 
