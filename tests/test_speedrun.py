@@ -69,6 +69,13 @@ def test_every_stage_runs_and_the_report_card_is_written(done_run):
         assert ev["assistant"] == (run == "sft")
     # the n-gram baseline depends only on the shared shards: fitted once, its fit time included
     assert evals["sft"]["tasks"]["ngram"] == evals["base"]["tasks"]["ngram"]
+    # fitted on the windows pretraining served; the SFT checkpoint finds them through its base
+    from pocketgpt.eval import pretrain_loader_state
+
+    assert evals["base"]["tasks"]["ngram"]["general"]["fitted_on"] == "seen"
+    state = pretrain_loader_state(Path(evals["base"]["checkpoint"]))
+    assert state is not None and state["position"] > 0
+    assert pretrain_loader_state(Path(evals["sft"]["checkpoint"])) == state
     assert json.loads((out / "countries.json").read_text())["France"] == "Paris"
     assert "### Facts beyond capitals" in report and "| language |" in report
     assert "out-of-scope questions declined" in report

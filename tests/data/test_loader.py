@@ -89,6 +89,22 @@ def test_ranks_read_disjoint_windows_and_together_cover_one_loader(data, sequent
         assert torch.equal(torch.cat(xs), single.next_batch()[0])
 
 
+@pytest.mark.parametrize("world", [1, 2])
+def test_served_replays_every_window_handed_out_across_ranks_and_epochs(data, world):
+    ranks = [ShardLoader(data, batch_size=B, seq_len=T, rank=r, world_size=world, seed=5) for r in range(world)]
+    steps = ranks[0].num_windows // (B * world) + 3  # into the second epoch
+    handed = []
+    for _ in range(steps):
+        for r in ranks:
+            x, y = r.next_batch()
+            handed += [window_key(x[i], y[i]) for i in range(B)]
+    fresh = ShardLoader(data, batch_size=1, seq_len=T, seed=5)
+    fresh.load_state_dict(json.loads(json.dumps(ranks[0].state_dict())))
+    replay = [tuple(w.tolist()) for w in fresh.served()]
+    assert sorted(replay) == sorted(handed) and len(replay) == steps * B * world
+    assert [tuple(w.tolist()) for w in fresh.served([2, 0])] == [replay[2], replay[0]]
+
+
 def test_resume_is_exact_through_json(data):
     b = 16
     straight = ShardLoader(data, batch_size=b, seq_len=T, seed=7)

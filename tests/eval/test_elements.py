@@ -108,3 +108,38 @@ def test_eval_and_sft_cover_the_same_fact_types():
     from pocketgpt.data.elements import ELEMENT_FACTS
 
     assert tuple(E.QUESTIONS) == tuple(ELEMENT_QA) == ELEMENT_FACTS
+
+
+def test_every_element_sentence_is_right_for_its_element_and_wrong_about_another():
+    import re
+
+    from pocketgpt.data.element_encyclopedia import ELEMENT_SENTENCES, element_sentence
+    from pocketgpt.data.elements import ELEMENT_FACTS, element_values
+
+    carbon = Element("Carbon", "C", 6, "nonmetal", 2, "solid", None)
+    indium = Element("Indium", "In", 49, "poor metal", 5, "solid", 1863)
+    tin = Element("Tin", "Sn", 50, "poor metal", 5, "solid", None)
+    cobalt = Element("Cobalt", "Co", 27, "transition metal", 4, "solid", 1735)
+    elements = {e.name: e for e in (IRON, HYDROGEN, NEON, SODIUM, carbon, indium, tin, cobalt)}
+    names = tuple(elements)
+    checked = swapped = 0
+    for e in elements.values():
+        for fact in ELEMENT_FACTS:
+            if not element_values(e, fact):
+                continue
+            for template in ELEMENT_SENTENCES[fact]:
+                s = element_sentence(e, fact, template)
+                # the subject rule never rejects a sentence about the asked element; the forms
+                # that read the question back ("a solid, a liquid or a gas?") fail either way
+                assert E.judge_element(e, fact, s, names) == E.judge_element(e, fact, s), (e.name, fact, s)
+                checked += E.judge_element(e, fact, s)
+                for other in names:
+                    wrong = re.sub(rf"(?<!\w){e.name}(?!\w)", other, s)
+                    if other != e.name and wrong != s:
+                        assert not E.judge_element(e, fact, wrong, names), (e.name, fact, wrong)
+                        swapped += 1
+    assert checked > 40 and swapped > 250
+    # a one-letter symbol struck out as a word, not as a letter: "Cobalt" is still named
+    assert not E.judge_element(carbon, "period", "Cobalt is in period 2.", names)
+    assert E.judge_element(cobalt, "symbol", "The chemical symbol of Cobalt is Co.", names)
+    assert not E.judge_element(elements["Hydrogen"], "symbol", "The chemical symbol of Cobalt is H.", names)

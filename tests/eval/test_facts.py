@@ -96,3 +96,58 @@ def test_eval_and_sft_cover_the_same_fact_types():
     from pocketgpt.data.countries import FACT_TYPES
 
     assert tuple(F.QUESTIONS) == tuple(FACT_QA) == FACT_TYPES
+
+
+def _tricky_countries():
+    """Names inside names (Niger / Nigeria, Guinea / Papua New Guinea) and a currency that
+    holds a country's name (Niue pays in the New Zealand dollar)."""
+    def c(name, cap, sub, langs, cur, nbrs, dem):
+        return Country(name, cap, "Somewhere", sub, 1000, 10.0, langs, cur, nbrs, dem)
+
+    return {x.name: x for x in (
+        KENYA,
+        c("Niger", "Niamey", "Western Africa", ("French",), ("West African CFA franc",), ("Nigeria", "Chad"), "Nigerien"),
+        c("Nigeria", "Abuja", "Western Africa", ("English",), ("Nigerian naira",), ("Niger", "Chad"), "Nigerian"),
+        c("Chad", "N'Djamena", "Middle Africa", ("Arabic", "French"), ("Central African CFA franc",), ("Niger",),
+          "Chadian"),
+        c("Guinea", "Conakry", "Western Africa", ("French",), ("Guinean franc",), (), "Guinean"),
+        c("Papua New Guinea", "Port Moresby", "Melanesia", ("English",), ("Papua New Guinean kina",), (),
+          "Papua New Guinean"),
+        c("New Zealand", "Wellington", "Australia and New Zealand", ("English",), ("New Zealand dollar",), (),
+          "New Zealander"),
+        c("Niue", "Alofi", "Polynesia", ("English",), ("New Zealand dollar",), (), "Niuean"),
+    )}
+
+
+def test_every_encyclopedia_sentence_is_right_for_its_country_and_wrong_about_another():
+    import re
+
+    from pocketgpt.data.countries import FACT_TYPES, fact_values
+    from pocketgpt.data.encyclopedia import FACT_SENTENCES, fact_sentence
+
+    countries = _tricky_countries()
+    names = tuple(countries)
+    checked = swapped = 0
+    for c in countries.values():
+        for fact in FACT_TYPES:
+            if not fact_values(c, fact):
+                continue
+            for template in FACT_SENTENCES[fact]:
+                s = fact_sentence(c, fact, template)
+                assert F.judge(c, fact, s, names) and F.judge(c, fact, s), (c.name, fact, s)
+                checked += 1
+                for other in names:  # the same sentence said of another country is not an answer about c
+                    if other == c.name or other in fact_values(c, fact) or other in c.name or c.name in other:
+                        continue
+                    wrong = re.sub(rf"(?<!\w){re.escape(c.name)}(?!\w)", other, s)
+                    if wrong != s:
+                        assert not F.judge(c, fact, wrong, names), (c.name, fact, wrong)
+                        swapped += 1
+    assert checked > 60 and swapped > 300
+    # the rule reads names as a person does: longest first, answers struck out
+    assert F.judge(countries["Niue"], "currency", "Niue pays with the New Zealand dollar.", names)
+    assert not F.judge(countries["Niue"], "currency", "New Zealand pays with the New Zealand dollar.", names)
+    assert F.judge(countries["Niger"], "neighbours", "Nigeria and Chad border Niger.", names)
+    assert not F.judge(countries["Guinea"], "region", "Papua New Guinea lies in Western Africa.", names)
+    assert F.judge(countries["Papua New Guinea"], "region", "Papua New Guinea lies in Melanesia.", names)
+    assert F.judge(countries["Guinea"], "region", "Western Africa.", names)  # names no country: its fact decides

@@ -167,6 +167,39 @@ def test_the_eval_task_scores_held_out_text_from_the_run_shards(tmp_path):
         ngram_report(tok, tmp_path / "missing", held)
 
 
+def test_the_seen_fit_uses_exactly_the_windows_the_loader_served(tmp_path):
+    from pocketgpt.data import ShardLoader, tokenize_to_shards
+    from pocketgpt.eval.ngram import ngram_report, seen_tokens
+    from pocketgpt.tokenizer import train
+
+    rng = random.Random(2)
+    words = "a stone fell into the quiet pond and the rings grew wide".split()
+    docs = [" ".join(rng.choice(words) for _ in range(rng.randrange(20, 80))) for _ in range(200)]
+    tok = train(docs, 300, progress=False)
+    tok.save(tmp_path / "tok")
+    tokenize_to_shards(docs, tmp_path / "tok", tmp_path / "shards", val_fraction=0.05)
+    loader = ShardLoader(tmp_path / "shards", batch_size=4, seq_len=16, seed=3)
+    batches = [loader.next_batch() for _ in range(7)]
+    state = loader.state_dict()
+    expect = [tok.eot_id]  # naive rebuild: each served window (x plus y's last token) after a separator
+    for x, y in batches:
+        for i in range(len(x)):
+            expect += x[i].tolist() + [int(y[i, -1])] + [tok.eot_id]
+    got = seen_tokens(tmp_path / "shards", tok, state)
+    assert got.tolist() == expect[:-1]
+    few = seen_tokens(tmp_path / "shards", tok, state, max_tokens=3 * 18)  # 3 windows, evenly spaced
+    assert len(few) == 3 * 18 and few[:18].tolist() == expect[:18] and few[-18:].tolist() == expect[-19:-1]
+    held = {"general": docs[:3]}
+    rep = ngram_report(tok, tmp_path / "shards", held, order=3, loader_state=state)["general"]
+    split = ngram_report(tok, tmp_path / "shards", held, order=3)["general"]
+    assert rep["fitted_on"] == "seen" and rep["train_tokens"] == len(expect) - 1
+    assert split["fitted_on"] == "train split" and "split_bpb" not in split
+    assert rep["split_bpb"] == split["bpb"] and rep["split_train_tokens"] == split["train_tokens"]
+    assert rep["bpb"] > split["bpb"]  # 28 windows of 16 tokens know less than the whole split
+    with pytest.raises(UserError, match="split_tokens"):  # a state from other shards
+        seen_tokens(tmp_path / "shards", tok, {**state, "split_tokens": 1})
+
+
 def test_the_report_card_shows_the_ngram_row_with_its_order_beside_xz():
     from pocketgpt.report import eval_rows
 

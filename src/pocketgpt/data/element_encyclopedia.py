@@ -83,14 +83,15 @@ def _article(word: str) -> str:
     return "an" if word[:1].lower() in "aeiou" else "a"
 
 
-def _plural(category: str) -> str:
+def plural(category: str) -> str:
+    """``plural("noble gas") -> "noble gases"``, ``plural("halogen") -> "halogens"``."""
     return category + ("es" if category.endswith("gas") else "s")
 
 
 def element_sentence(e: Element, fact: str, template: str) -> str:
     """``template`` (one of :data:`ELEMENT_SENTENCES`) filled in for ``e``."""
     (v,) = element_values(e, fact)
-    return template.format(e=e.name, v=v, a=_article(v), p=_plural(v))
+    return template.format(e=e.name, v=v, a=_article(v), p=plural(v))
 
 
 def element_quiz_answer(e: Element, fact: str) -> str:

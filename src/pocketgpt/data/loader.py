@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Iterable, Iterator
 
 import numpy as np
 import torch
@@ -108,6 +109,13 @@ class ShardLoader:
         shard = int(np.searchsorted(self._first_slot, slot, side="right")) - 1
         start = int(offsets[shard]) + (slot - int(self._first_slot[shard])) * self.seq_len
         return self._arrays[shard][start : start + self.seq_len + 1]
+
+    def served(self, positions: Iterable[int] | None = None) -> Iterator[np.ndarray]:
+        """The windows at the given stream positions (default ``0 .. position - 1``), each
+        ``seq_len + 1`` tokens: what :meth:`next_batch` has handed out so far, every rank's share
+        together. The n-gram baseline is fitted on exactly these tokens."""
+        for pos in range(self.position) if positions is None else positions:
+            yield self._window(int(pos))
 
     def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The next ``(x, y)`` for this rank; advances the shared stream by ``B * world_size``."""

@@ -4,8 +4,8 @@ Tasks (see each module):
 
 - ``bpb``: bits per byte on the held-out (val) token shards the run was trained with;
 - ``compression``: the model's bpb on held-out *text* next to gzip, bz2 and xz;
-- ``ngram``: a Kneser-Ney n-gram model trained on the run's training tokens, in bpb on the
-  same held-out text (:mod:`.ngram`);
+- ``ngram``: a Kneser-Ney n-gram model fitted on the tokens the model saw in pretraining
+  (and one on the whole train split beside it), in bpb on the same held-out text (:mod:`.ngram`);
 - ``capitals``: held-out vs training country capitals, assistant (chat) or base (5-shot),
   plus the answer-format rate (:mod:`.capitals`);
 - ``facts``: the same for language, region, currency and neighbours, plus how often
@@ -58,6 +58,24 @@ def data_dir_of(ckpt_path: Path) -> Path | None:
         if not base or not (Path(base) / "config.json").is_file():
             return None
         cfg = run_config(Path(base))
+    return None
+
+
+def pretrain_loader_state(ckpt_path: Path) -> dict | None:
+    """Where the pretraining loader's stream stood at a checkpoint (via its SFT base, if any),
+    hence which windows the model saw; None when the checkpoint does not record it.
+    All ranks walk one stream, so rank 0's state says it for all of them."""
+    path = Path(ckpt_path)
+    for _ in range(4):
+        cfg = run_config(path)
+        if (cfg.get("data") or {}).get("dir"):
+            f = path / "trainer_state.json"
+            data = json.loads(f.read_text()).get("data") if f.is_file() else None
+            ok = isinstance(data, list) and data and isinstance(data[0], dict) and "position" in data[0]
+            return data[0] if ok else None
+        path = Path(((cfg.get("sft") or {}).get("base") or {}).get("path") or "")
+        if not (path / "config.json").is_file():
+            return None
     return None
 
 
@@ -154,7 +172,8 @@ def evaluate(checkpoint, tasks: list[str] | str = DEFAULT_TASKS, *, countries=No
         elif task == "ngram":
             from pocketgpt.eval.ngram import ngram_report
 
-            res = ngram_report(tokenizer, data_dir, heldout_groups(data_dir, texts), order=ngram_order)
+            res = ngram_report(tokenizer, data_dir, heldout_groups(data_dir, texts), order=ngram_order,
+                               loader_state=pretrain_loader_state(info["path"]))
         elif task == "capitals":
             from pocketgpt.eval.capitals import evaluate_capitals, load_countries
 
@@ -188,8 +207,12 @@ def summary_lines(result: dict) -> list[str]:
                              f"bz2 {v['bz2_bpb']:.3f}, xz {v['xz_bpb']:.3f} ({'beats' if v['beats_xz'] else 'loses to'} xz)")
         elif task == "ngram":
             for g, v in r.items():
-                lines.append(f"  ngram[{g}]: Kneser-Ney {v['order']}-gram {v['bpb']:.3f} bpb "
-                             f"(trained on {v['train_tokens']:,} tokens)")
+                what = "the model saw" if v.get("fitted_on") == "seen" else "of the train split"
+                line = (f"  ngram[{g}]: Kneser-Ney {v['order']}-gram {v['bpb']:.3f} bpb "
+                        f"(fitted on the {v['train_tokens']:,} tokens {what})")
+                if "split_bpb" in v:
+                    line += f"; {v['split_bpb']:.3f} on {v['split_train_tokens']:,} of the train split"
+                lines.append(line)
         elif task == "capitals":
             h, t = r["held_out"], r["training"]
             lines.append(f"  capitals ({r['mode']}): held-out {_pct(h['accuracy'])} of {h['n']}, "

@@ -5,9 +5,12 @@ the other facts the encyclopedia renders (language, region, currency, neighbours
 held-out countries (never in SFT data) and training countries, the assistant in the chat
 format and the base model 5-shot in the corpus's quiz format, as :mod:`.capitals` does.
 
-Replies are judged the way a person would: the asked fact must be in the reply, and a
+Replies are judged the way a person would: the asked fact must be in the reply, a
 reply that names the answers of two or more *other* fact types (a dump of everything
-the model knows about the country) does not count, even if the fact is among them.
+the model knows about the country) does not count, even if the fact is among them, and
+a reply about another country does not count either: the first country it names (the
+neighbours asked for aside) must be the asked one ("Bhutan lies in Southern Europe"
+does not answer where Andorra is, although Andorra is in Southern Europe).
 
 *Out of scope* asks what the corpus never covers (authors, arithmetic, invented
 countries) and counts the replies that decline (:func:`declines`).
@@ -21,6 +24,11 @@ True
 False
 >>> judge(kenya, "currency", "The currency of Kenya is the Kenyan shilling.")  # "Kenyan" is part of the answer
 True
+>>> names = ["Kenya", "Ethiopia", "Somalia", "Uganda"]
+>>> judge(kenya, "region", "Uganda lies in Eastern Africa.", names), judge(kenya, "region", "It is in Eastern Africa.", names)
+(False, True)
+>>> judge(kenya, "neighbours", "Ethiopia and Somalia border Kenya.", names)  # the answer names countries
+True
 >>> declines("I don't know; I was trained on a small corpus about countries.")
 True
 """
@@ -29,6 +37,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import fields
+from functools import lru_cache
 from pathlib import Path
 
 from pocketgpt.data.countries import FACT_TYPES, Country, fact_values
@@ -77,11 +86,51 @@ def judge_values(asked, others, reply: str, **match) -> bool:
     return n < 2
 
 
-def judge(c: Country, fact: str, reply: str) -> bool:
-    """Right when the reply names the fact and at most one other fact type's answer. An
-    other fact's value that overlaps the asked one ("Kenyan" in "Kenyan shilling",
-    "French" the language and the demonym) is not counted as a second fact."""
-    return judge_values(fact_values(c, fact), [fact_values(c, f) for f in FACT_TYPES if f != fact], reply)
+@lru_cache(maxsize=8)
+def _names_pattern(names: tuple[str, ...]) -> re.Pattern:
+    # longest first, so that at one place "Papua New Guinea" wins over "Guinea"
+    alts = "|".join(re.escape(n) for n in sorted(set(names), key=len, reverse=True) if n)
+    return re.compile(rf"(?<!\w)(?:{alts})(?!\w)")
+
+
+def first_named(reply: str, names, strike=()) -> str | None:
+    """The first of ``names`` that ``reply`` names, as written and as a whole word, the
+    longest at any one place, once the texts in ``strike`` are struck out as whole words
+    (answers that hold or are a name: "New Zealand dollar", the neighbours asked for).
+
+    >>> first_named("Niger borders Nigeria.", ["Nigeria", "Niger"]), first_named("In Nigeria.", ["Niger"])
+    ('Niger', None)
+    >>> first_named("It pays in the New Zealand dollar, like Niue.", ["New Zealand", "Niue"], ["New Zealand dollar"])
+    'Niue'
+    """
+    names = tuple(names)
+    if not names:
+        return None
+    for v in sorted((v for v in strike if v), key=len, reverse=True):
+        reply = re.sub(rf"(?<!\w){re.escape(v)}(?!\w)", " ", reply, flags=re.I)
+    m = _names_pattern(names).search(reply)
+    return m.group(0) if m else None
+
+
+def about(subject: str, reply: str, names, strike=()) -> bool:
+    """Whether ``reply`` is about ``subject``: it names no other entity of ``names`` before
+    ``subject`` (``strike``: as :func:`first_named`). A reply that names none is judged by its
+    facts alone."""
+    first = first_named(reply, names, strike)
+    return first is None or first == subject
+
+
+def judge(c: Country, fact: str, reply: str, names=()) -> bool:
+    """Right when the reply names the fact and at most one other fact type's answer, and
+    (given every country's ``names``) the first country it names is ``c``, the neighbours
+    asked for aside. An other fact's value that overlaps the asked one ("Kenyan" in "Kenyan
+    shilling", "French" the language and the demonym) is not counted as a second fact."""
+    asked = fact_values(c, fact)
+    if names:
+        values = [c.capital] + [v for f in FACT_TYPES for v in fact_values(c, f)]
+        if not about(c.name, reply, names, strike=list(asked) + [v for v in values if v and v not in names]):
+            return False
+    return judge_values(asked, [fact_values(c, f) for f in FACT_TYPES if f != fact], reply)
 
 
 def declines(reply: str) -> bool:
@@ -173,8 +222,10 @@ def evaluate_facts(model, tokenizer, countries: dict[str, Country], *, assistant
     decline rate, and every reply."""
     from pocketgpt.data.countries import is_held_out
 
+    names = tuple(countries)
     by_fact, rows = ask_facts(model, tokenizer, countries, assistant=assistant, questions=QUESTIONS,
-                              values=fact_values, short_answer=quiz_answer, judge=judge,
+                              values=fact_values, short_answer=quiz_answer,
+                              judge=lambda c, fact, reply: judge(c, fact, reply, names),
                               held_out=held_out or is_held_out, limit=limit, max_new_tokens=max_new_tokens,
                               batch_size=batch_size)
     return {"mode": mode_name(assistant), "by_fact": by_fact,

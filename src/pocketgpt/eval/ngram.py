@@ -238,18 +238,57 @@ def training_tokens(data_dir, tokenizer, max_tokens: int = DEFAULT_MAX_TRAIN_TOK
     return np.concatenate(parts)
 
 
+def seen_tokens(data_dir, tokenizer, loader_state: dict, max_tokens: int = DEFAULT_MAX_TRAIN_TOKENS) -> np.ndarray:
+    """The tokens pretraining saw, as one stream: every window its loader served (from the
+    checkpoint's loader state), each after ``<|endoftext|>`` so that no n-gram spans two
+    windows, just as no context of the model does. Above ``max_tokens`` it keeps evenly
+    spaced windows. A repeated window (a second epoch) counts again, as it did for the model."""
+    from pocketgpt.data import ShardLoader, check_tokenizer
+
+    check_tokenizer(data_dir, tokenizer)
+    loader = ShardLoader(data_dir, loader_state.get("split", "train"), batch_size=1,
+                         seq_len=int(loader_state["seq_len"]), seed=int(loader_state["seed"]),
+                         sequential=bool(loader_state["sequential"]))
+    loader.load_state_dict(loader_state)  # same shards, tokenizer and settings, or a UserError saying which
+    n = loader.position
+    keep = max(1, max_tokens // (loader.seq_len + 2))
+    picks = range(n) if n <= keep else np.linspace(0, n - 1, keep).round().astype(np.int64)
+    eot = np.array([tokenizer.eot_id], dtype=np.int64)
+    parts = [p for w in loader.served(picks) for p in (eot, np.asarray(w, dtype=np.int64))]
+    return np.concatenate(parts) if parts else eot
+
+
 def ngram_report(tokenizer, data_dir, groups: dict[str, list[str]], order: int = DEFAULT_ORDER,
-                 max_train_tokens: int = DEFAULT_MAX_TRAIN_TOKENS) -> dict:
+                 max_train_tokens: int = DEFAULT_MAX_TRAIN_TOKENS, loader_state: dict | None = None) -> dict:
     """Per group of held-out texts: the n-gram model's bits per byte, each document scored
-    after ``<|endoftext|>`` exactly as :func:`.compression.model_bpb` scores the model."""
+    after ``<|endoftext|>`` exactly as :func:`.compression.model_bpb` scores the model.
+
+    With ``loader_state`` (the pretraining checkpoint's) it is fitted on the tokens the model
+    saw (``fitted_on: "seen"``, :func:`seen_tokens`), the fair comparison at equal data, and
+    the fit on the whole train split (up to ``max_train_tokens``) is kept beside it as
+    ``split_bpb``; without, on the train split alone (``fitted_on: "train split"``).
+    """
+    check_options(order, max_train_tokens)
+    fits = {"train split": training_tokens(data_dir, tokenizer, max_train_tokens)}
+    if loader_state is not None:
+        fits = {"seen": seen_tokens(data_dir, tokenizer, loader_state, max_train_tokens), **fits}
+    out: dict = {}
+    for fitted_on, stream in fits.items():
+        for name, res in _score_groups(tokenizer, stream, groups, order).items():
+            if name not in out:
+                out[name] = {**res, "fitted_on": fitted_on}
+            else:
+                out[name].update(split_bpb=res["bpb"], split_train_tokens=res["train_tokens"])
+    return out
+
+
+def _score_groups(tokenizer, stream: np.ndarray, groups: dict[str, list[str]], order: int) -> dict:
     import time
 
     from pocketgpt.eval.lm import bits_per_byte
 
-    check_options(order, max_train_tokens)
     t0 = time.perf_counter()
-    lm = KneserNey.fit(training_tokens(data_dir, tokenizer, max_train_tokens), order, tokenizer.vocab_size,
-                       bos=tokenizer.eot_id)
+    lm = KneserNey.fit(stream, order, tokenizer.vocab_size, bos=tokenizer.eot_id)
     fit_s = time.perf_counter() - t0
     out = {}
     for name, texts in groups.items():
