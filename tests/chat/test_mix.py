@@ -135,9 +135,13 @@ def test_facts_of_every_type_for_training_countries(built):
     seen = {asked[c.messages[-2]["content"]] for c in facts if c.messages[-2]["content"] in asked}
     france = next(c for c in STAND_IN_COUNTRIES if c["name"] == "France")
     assert seen >= {"language", "region", "currency", "demonym"} | ({"neighbours"} if france.get("borders") else set())
-    for c in facts:  # replies name the country first, as the encyclopedia does
-        reply = c.messages[-1]["content"]
-        assert reply.endswith(".") and any(n["name"] in reply for n in STAND_IN_COUNTRIES)
+    every_asked = {q.format(c=n["name"]): fact for fact, (qs, _) in FACT_QA.items() for q in qs
+                   for n in STAND_IN_COUNTRIES}
+    for c in facts:  # full sentences: the country after a lead-in, or "it" for the region
+        reply, fact = c.messages[-1]["content"], every_asked[c.messages[-2]["content"]]
+        assert reply.endswith(".")
+        named = any(n["name"] in reply for n in STAND_IN_COUNTRIES)
+        assert reply.startswith("It ") and not named if fact == "region" else named, reply
     assert report["sources"]["facts"]["conversations"] == len(facts) > 0
 
 
@@ -170,8 +174,8 @@ def test_held_out_elements_never_appear_in_any_source(built):
 
 
 def test_elements_q_and_a_on_every_fact_type_in_full_sentences(built):
-    from pocketgpt.chat.mix import ELEMENT_QA
-    from pocketgpt.data.element_encyclopedia import ELEMENT_SENTENCES, element_sentence
+    from pocketgpt.chat.mix import ELEMENT_QA, PRONOUN_ELEMENT_REPLIES
+    from pocketgpt.data.element_encyclopedia import element_sentence
     from pocketgpt.data.elements import element_facts
 
     root, pins, report, convs = built
@@ -183,14 +187,14 @@ def test_elements_q_and_a_on_every_fact_type_in_full_sentences(built):
     assert {f for n, f in seen if n == "Hydrogen"} == set(ELEMENT_QA)  # every fact type
     assert ("Iron", "discovered") not in seen and ("Francium", "state") not in seen  # unknown facts not taught
     replies = {c.messages[-1]["content"] for c in el}
-    assert "The chemical symbol of Hydrogen is H." in replies or "Hydrogen has the chemical symbol H." in replies
-    assert "Mercury is a liquid at room temperature." in replies or \
-        "At room temperature Mercury is a liquid." in replies
+    assert {"Its chemical symbol is H.", "At room temperature it is a liquid.", "It is in period 4 of the periodic table.",
+            "Its atomic number is 26."} <= replies
     elements = element_facts(root / "cache", pins)
-    for c in el:  # full sentences in the encyclopedia's first two forms, element first
+    for c in el:  # one full sentence per fact, the element said as "it", never by name
         n, fact = asked[c.messages[-2]["content"]]
-        forms = {element_sentence(elements[n], fact, t) for t in ELEMENT_SENTENCES[fact][:2]}
-        assert c.messages[-1]["content"] in forms
+        reply = c.messages[-1]["content"]
+        assert reply == element_sentence(elements[n], fact, PRONOUN_ELEMENT_REPLIES[fact][0])
+        assert not any(re.search(rf"\b{m}\b", reply) for m in elements), reply
 
 
 def test_fact_answer_with_missing_facts():
@@ -199,4 +203,4 @@ def test_fact_answer_with_missing_facts():
 
     bare = Country("Nowhere Isle", "Port", "Oceania", "", None, None, (), (), ())
     assert [fact_answer(bare, f, FACT_QA[f][1][0]) for f in ("language", "currency", "neighbours")] == [None] * 3
-    assert fact_answer(bare, "region", FACT_QA["region"][1][0]) == "Nowhere Isle lies in Oceania."
+    assert fact_answer(bare, "region", FACT_QA["region"][1][0]) == "It lies in Oceania."

@@ -15,13 +15,15 @@ Sources (each conversation carries ``"source"``):
   held-out countries, while short replies ("Paris.") lost most of it.
 - ``facts``: questions and answers about the other facts of the training countries
   (language, region, currency, neighbours, demonym), asked as the encyclopedia's quiz
-  sheets ask and answered country first in its page sentence forms ("People in Kenya
-  speak English and Swahili.").
+  sheets ask and answered in its page sentence forms where the country follows a lead-in
+  ("People in Kenya speak English and Swahili."), and with "it" where the page forms open
+  with the name ("It lies in Eastern Africa, in Africa.").
 - ``elements``: questions and answers about the chemical elements of ``mendeleev==1.3.0``
   (:mod:`pocketgpt.data.elements`), **training** elements only, for every fact type (symbol,
   atomic number, category, period, state, year of discovery), asked as the element
-  encyclopedia's quiz sheets ask and answered in its sentence forms, element first ("The
-  chemical symbol of Iron is Fe.").
+  encyclopedia's quiz sheets ask and answered in full sentences that say "it" for the
+  element ("Its chemical symbol is Fe.", "It is a transition metal."): see ``ELEMENT_QA``
+  for the measurement behind that form.
 - ``unknown``: questions the corpus cannot answer (invented countries, books, arithmetic,
   inventors), answered with an honest "I don't know" that says what the model was
   trained on. None of them is a question the ``facts`` eval asks.
@@ -74,12 +76,21 @@ QUESTIONS = (
 # Country first, as in the pretraining encyclopedia; the first form is used most.
 ANSWERS = ("The capital of {c} is {cap}.",) * 3 + ("The capital city of {c} is {cap}.", "{c}'s capital is {cap}.")
 
-# Questions as the encyclopedia's quiz sheets ask them; replies in the page sentence forms
-# that restate the question, country first (the first two forms of each fact type).
+# Questions as the encyclopedia's quiz sheets ask them. Replies restate the question in the
+# page sentence forms when the country comes after a lead-in ("People in Kenya speak ...",
+# the first two forms of each fact type). Where every page form starts with the entity's name
+# (region; most element facts), the reply says "it" instead: measured on one base (run F,
+# docs/benchmarks.md), replies that had to open with the held-out name opened with a
+# *training* entity's name and gave that one's fact (held-out region 35%, element category
+# and period 5%); the pronoun forms gave 100% on both, with nothing else lower.
 FACT_QA = {fact: (FACT_QUESTIONS[fact], FACT_SENTENCES[fact][:2]) for fact in FACT_TYPES}
-# the first form ("The chemical symbol of Iron is Fe.") twice as often, as capitals favour theirs
-ELEMENT_QA = {fact: (ELEMENT_QUESTIONS[fact], ELEMENT_SENTENCES[fact][:1] * 2 + ELEMENT_SENTENCES[fact][1:2])
-              for fact in ELEMENT_FACTS}
+FACT_QA["region"] = (FACT_QUESTIONS["region"], ("It lies in {v}.", "It is located in {v}."))
+PRONOUN_ELEMENT_REPLIES = {
+    "symbol": ("Its chemical symbol is {v}.",), "number": ("Its atomic number is {v}.",),
+    "category": ("It is {a} {v}.",), "period": ("It is in period {v} of the periodic table.",),
+    "state": ("At room temperature it is {a} {v}.",), "discovered": ("It was discovered in {v}.",),
+}
+ELEMENT_QA = {fact: (ELEMENT_QUESTIONS[fact], PRONOUN_ELEMENT_REPLIES[fact]) for fact in ELEMENT_FACTS}
 UNKNOWN_REPLIES = (
     "I don't know. I was trained on a small corpus about countries and chemical elements, and it does not "
     "cover that.",
@@ -275,13 +286,13 @@ def fact_conversations(train_countries: list, cfg: ChatMixConfig, rng: random.Ra
 
 
 def element_conversations(train_elements: list, cfg: ChatMixConfig, rng: random.Random) -> list[Conversation]:
-    """Q&A on every fact type of each training element, in the element encyclopedia's forms.
+    """Q&A on every fact type of each training element, its questions asked as the quiz sheets ask.
 
     >>> from pocketgpt.data.elements import Element
     >>> fe = Element("Iron", "Fe", 26, "transition metal", 4, "solid", None)
     >>> c = element_conversations([fe], ChatMixConfig(element_phrasings=1), random.Random(0))
-    >>> len(c), c[0].messages[-1]["content"] in ("The chemical symbol of Iron is Fe.", "Iron has the chemical symbol Fe.")
-    (5, True)
+    >>> len(c), c[0].messages[-1]["content"]
+    (5, 'Its chemical symbol is Fe.')
     """
     out = []
     for e in train_elements:
