@@ -131,10 +131,13 @@ def test_eval_and_report_commands_on_the_run(done_run, tmp_path, capsys):
     assert (out / "sft" / "report.md").is_file() and (out / "sft" / "plots" / "sft.png").is_file()
     assert main(["eval", "--checkpoint", str(out / "sft"), "--tasks", "nonsense"]) == 2
     assert "unknown task 'nonsense'" in capsys.readouterr().err
+    assert main(["speedrun", "--preset", "test", "--out", str(out), "--seed", "1"]) == 2  # out holds seed 0
+    assert "--seed 0, not 1" in capsys.readouterr().err
     assert main(["speedrun", "--preset", "warp"]) == 2
+    assert main(["speedrun", "--preset", "cpu", "--seed", "-1"]) == 2  # refused before any stage runs
 
 
-def tiny_gpu_preset(data: tuple):
+def tiny_gpu_preset(data: tuple, **extra):
     """The gpu preset (its d12 training recipe: Muon, WSD, untied embeddings; the balanced
     corpus; --data web text) with a test-sized model, vocabulary and step budget."""
     from pocketgpt.speedrun import get_preset
@@ -144,7 +147,8 @@ def tiny_gpu_preset(data: tuple):
                       pretrain_overrides=dict(block_size=64, batch_size=4, tokens_per_step=256, eval_every=5,
                                               eval_batches=2),
                       pretrain_max_steps=6, sft_max_steps=4, eval_tasks="bpb,compression,capitals", eval_limit=2,
-                      measure_seconds=0.2, chat_overrides=dict(capital_chains=5, greeting_wraps=3, identity_copies=1))
+                      measure_seconds=0.2, chat_overrides=dict(capital_chains=5, greeting_wraps=3, identity_copies=1),
+                      **extra)
 
 
 def test_gpu_preset_code_path_on_cpu_with_web_text(tmp_path, done_run):
@@ -162,7 +166,7 @@ def test_gpu_preset_code_path_on_cpu_with_web_text(tmp_path, done_run):
         docs = [f"Web page {k}.{i}: " + d for i, d in enumerate(make_docs(40 + k, 300))]
         pq.write_table(pa.table({"text": docs, "id": [f"<urn:{k}:{i}>" for i in range(300)],
                                  "score": [2.5] * 300}), web / f"00{k}_00000.parquet", row_group_size=100)
-    record = run_speedrun(tiny_gpu_preset((str(web),)), tmp_path / "run", cache_dir=cache, pins=pins,
+    record = run_speedrun(tiny_gpu_preset((str(web),), seed=5), tmp_path / "run", cache_dir=cache, pins=pins,
                           echo=lambda s: None)
     assert all(s["status"] == "done" for s in record["stages"].values())
     index = read_shard_index(tmp_path / "run" / "shards")
@@ -172,6 +176,9 @@ def test_gpu_preset_code_path_on_cpu_with_web_text(tmp_path, done_run):
     assert record["config"]["pretrain_preset"] == "d12" and record["config"]["corpus_preset"] == "balanced"
     train_cfg = json.loads((tmp_path / "run" / "base" / "checkpoints" / "step_000006" / "config.json").read_text())
     assert (train_cfg["train"]["optimizer"], train_cfg["train"]["schedule"]) == ("muon", "wsd")  # d12's recipe, not the cpu one
+    sft_cfg = json.loads(sorted((tmp_path / "run" / "sft" / "checkpoints").glob("step_*/config.json"))[-1].read_text())
+    mix = json.loads((tmp_path / "run" / "chat" / "manifest.json").read_text())
+    assert train_cfg["train"]["seed"] == sft_cfg["train"]["seed"] == mix["config"]["seed"] == 5  # --seed reaches all three
     ev = json.loads((tmp_path / "run" / "sft" / "eval.json").read_text())
     assert ev["tasks"]["bpb"]["val_bpb"] > 0
 

@@ -159,7 +159,7 @@ def _pretrain(c: Ctx) -> dict:
 
     run = c.out / "base"
     resume = bool(list_checkpoints(run))
-    over = dict(c.cfg.pretrain_overrides)
+    over = {"seed": c.cfg.seed, **c.cfg.pretrain_overrides}
     choices = c.record.get("choices")
     if not (resume and choices):
         minutes = c.cfg.total_minutes - c.elapsed_min() - c.cfg.reserve_minutes
@@ -201,7 +201,7 @@ def _chat_done(c: Ctx) -> bool:
 def _chat(c: Ctx) -> dict:
     from pocketgpt.chat.mix import ChatMixConfig, build_default_chat
 
-    report = build_default_chat(c.out / "chat", ChatMixConfig(**c.cfg.chat_overrides), cache_dir=c.cache_dir,
+    report = build_default_chat(c.out / "chat", ChatMixConfig(**{"seed": c.cfg.seed, **c.cfg.chat_overrides}), cache_dir=c.cache_dir,
                                 pins=c.pins, overwrite=True)
     return {"conversations": report.get("conversations"), "sources": report.get("sources")}
 
@@ -216,7 +216,7 @@ def _sft(c: Ctx) -> dict:
         flags["max_steps"] = c.cfg.sft_max_steps
     elif c.cfg.sft_minutes:
         flags["max_minutes"] = c.cfg.sft_minutes
-    result = run_sft({"config_file": None, "overrides": list(c.cfg.sft_overrides), "flags": flags},
+    result = run_sft({"config_file": None, "overrides": [f"seed={c.cfg.seed}", *c.cfg.sft_overrides], "flags": flags},
                      [c.out / "chat" / "chat.jsonl"], run, base=c.out / "base", resume=bool(list_checkpoints(run)),
                      progress=False)
     if result.status != "done":
@@ -305,6 +305,10 @@ def run_speedrun(cfg: SpeedrunConfig, out: str | Path, *, cache_dir=None, pins=N
         if record.get("preset") != cfg.name:
             raise UserError(f"--out {out}: holds a speedrun with preset {record.get('preset')!r}, not {cfg.name!r}; "
                             "choose another --out")
+        seed = (record.get("config") or {}).get("seed", 0)
+        if seed != cfg.seed:  # a resumed run must not mix two seeds' stages
+            raise UserError(f"--out {out}: holds a speedrun with --seed {seed}, not {cfg.seed}; "
+                            "choose another --out or the same seed")
     prev = sum(s.get("seconds", 0) for s in record.get("stages", {}).values() if s.get("status") == "done")
     record.update(preset=cfg.name, config=asdict(cfg), runs={"base": "base", "sft": "sft"},
                   countries_file="countries.json", previous_minutes=prev / 60)

@@ -44,6 +44,7 @@ class SpeedrunConfig:
     eval_limit: int | None = None  # countries (elements) per split in capitals, facts and elements (None: all;
     # facts and elements: as many training entities as held-out ones)
     measure_seconds: float = 2.0
+    seed: int = 0  # pretraining (init, data order), the SFT mix and SFT; the corpus and tokenizer do not vary
 
 
 # Shapes measured in the notes on the AVX2 EPYC (fp32, batch 8 x 256): 12.2M at 1.1k tok/s,
@@ -102,6 +103,9 @@ def get_preset(name: str, **overrides) -> SpeedrunConfig:
     minutes = overrides.get("total_minutes")
     if minutes is not None and not minutes > 0:  # checked now, not after the data stages have run
         raise UserError(f"--minutes: must be > 0, got {minutes:g}")
+    seed = overrides.get("seed")
+    if seed is not None and not (isinstance(seed, int) and 0 <= seed < 2**31):
+        raise UserError(f"--seed: expected a whole number from 0 to {2**31 - 1}, got {seed!r}")
     return replace(PRESETS[name], **{k: v for k, v in overrides.items() if v is not None})
 
 
