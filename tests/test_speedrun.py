@@ -233,8 +233,30 @@ def test_presets_are_checked_up_front_and_cpu_long_gives_general_text_more_room(
     assert long.total_minutes > 2 * cpu.total_minutes
     short_general = 1 - corpus_preset(cpu.corpus_preset).country_share
     long_general = 1 - corpus_preset(long.corpus_preset).country_share
-    assert long_general > 2 * short_general
+    assert long_general > short_general
+    assert long.sft_epochs > 0 and not long.sft_max_steps and not long.sft_minutes  # passes, not 5% of 2.5x the tokens
     # every name a preset refers to must exist, so a typo fails here and not 20 minutes in
     for cfg in (cpu, long, get_preset("gpu"), get_preset("test")):
         corpus_preset(cfg.corpus_preset)
         assert cfg.pretrain_preset in TRAIN_PRESETS
+
+
+def test_sft_budget_in_passes_over_the_mix(tmp_path, done_run):
+    """``sft_epochs`` (cpu-long) sets SFT's length in passes over the chat mix, whatever the
+    base saw: the step count follows the mix's packed rows."""
+    import math
+    import re
+    import shutil
+
+    from pocketgpt.speedrun import get_preset, run_speedrun
+
+    out, _, _, cache, pins = done_run
+    shutil.copytree(out, tmp_path / "run")
+    shutil.rmtree(tmp_path / "run" / "sft")
+    record = run_speedrun(get_preset("test", sft_max_steps=0, sft_epochs=2.0), tmp_path / "run", cache_dir=cache,
+                          pins=pins, echo=lambda s: None)
+    log = (tmp_path / "run" / "logs" / "06-sft.log").read_text()
+    rows = int(re.findall(r"(\d+) packed rows per epoch; budget 2 epoch\(s\)", log)[-1])
+    batch = json.loads(sorted((tmp_path / "run" / "sft" / "checkpoints").glob("step_*/config.json"))[-1]
+                       .read_text())["train"]["batch_size"]
+    assert record["stages"]["sft"]["info"]["steps"] == math.ceil(2 * rows / batch)

@@ -204,3 +204,34 @@ def test_fact_answer_with_missing_facts():
     bare = Country("Nowhere Isle", "Port", "Oceania", "", None, None, (), (), ())
     assert [fact_answer(bare, f, FACT_QA[f][1][0]) for f in ("language", "currency", "neighbours")] == [None] * 3
     assert fact_answer(bare, "region", FACT_QA["region"][1][0]) == "It lies in Oceania."
+
+
+def test_invented_names_are_many_and_never_the_evals(built):
+    """The unknown set teaches "a name the corpus never had", so its names must be varied,
+    and the invented places the facts eval asks about must never be among them."""
+    import random
+
+    from pocketgpt.chat.mix import EVAL_INVENTED, invented_name
+    from pocketgpt.eval.facts import OUT_OF_SCOPE
+
+    _, _, _, convs = built
+    unknown = [c.messages[-2]["content"] for c in convs if c.meta["source"] == "unknown"]
+    names = {m for q in unknown for m in re.findall(r"\b[A-Z][a-z]{3,}\b", q)} - {"What", "Which", "Where", "How"}
+    assert len(names) > 0.6 * len(unknown)  # not a handful of syllable combinations
+    text = " ".join(m["content"] for c in convs for m in c.messages)
+    for name in EVAL_INVENTED:
+        assert any(name in q for q in OUT_OF_SCOPE)
+        assert not re.search(rf"\b{name}\b", text, re.I), name
+
+    class Scripted(random.Random):  # draws exactly "Zorvania" first, then "Dorvania"
+        def __init__(self):
+            super().__init__(0)
+            self.picks = iter(["z", "o", "r", "v", "a", "n", "ia", "d", "o", "r", "v", "a", "n", "ia"])
+
+        def choice(self, seq):
+            return next(self.picks)
+
+        def randint(self, a, b):
+            return 2
+
+    assert invented_name(Scripted(), set()) == "Dorvania"

@@ -102,12 +102,24 @@ UNKNOWN_REPLIES = (
 # Questions out of the corpus's reach; {x} is an invented name, {a} and {b} numbers.
 UNKNOWN_QUESTIONS = (
     "What is the capital of {x}?", "Which language do people speak in {x}?", "What is the currency of {x}?",
-    "Where is {x}?", "What is the chemical symbol of {x}ium?", "What is the atomic number of {x}ium?",
+    "Where is {x}?", "In which part of the world is {x}?", "Which countries border {x}?",
+    "What do you call people from {x}?",
+    "What is the chemical symbol of {x}ium?", "What is the atomic number of {x}ium?",
     "Who wrote the book {x}?", "Who painted {x}?", "Who invented the {x}?",
     "What is {a} plus {b}?", "What is {a} times {b}?", "How much is {a} minus {b}?",
     "Who won the football match yesterday?", "What will the weather be tomorrow?", "What time is it?",
 )
-SYLLABLES = ("bar", "ven", "tor", "lia", "mon", "dra", "kel", "sum", "pra", "ost", "vin", "ria", "zel", "qua", "nor")
+# Invented names are built from syllables (onset, vowel, coda) and a place-like ending: billions
+# of shapes, so what SFT teaches is "a name the corpus never had", not a list of 15 syllables.
+# (Neither generator got "What is the capital of Zorvania?" declined on the measured cpu runs:
+# the assistant names a real country's capital. docs/benchmarks.md, run H.)
+ONSETS = ("", "b", "br", "d", "dr", "f", "g", "gr", "h", "k", "kr", "l", "m", "n", "p", "qu", "r", "s", "sh",
+          "st", "t", "th", "tr", "v", "w", "y", "z")
+NUCLEI = ("a", "e", "i", "o", "u", "a", "e", "o", "ai", "ei", "ou", "ia")
+CODAS = ("", "", "", "n", "r", "l", "s", "m", "nd", "rt", "sk", "v")
+ENDINGS = ("", "", "ia", "ania", "land", "stan", "ova", "ara", "ea", "is", "or", "ica", "ene", "uria", "eth")
+# The invented places the facts eval asks about: never generated for SFT, so they stay unseen.
+EVAL_INVENTED = ("Zorvania", "Quenthara", "Belmoria")
 
 IDENTITY = (
     (("Who are you?", "What are you?", "Introduce yourself."),
@@ -306,10 +318,17 @@ def element_conversations(train_elements: list, cfg: ChatMixConfig, rng: random.
 
 
 def invented_name(rng: random.Random, real: set[str]) -> str:
-    """A made-up place or title such as 'Venmonria', never a real country's name."""
+    """A made-up place or title of 1-3 syllables and an ending, never a name in ``real``
+    (folded) nor one of :data:`EVAL_INVENTED`.
+
+    >>> invented_name(random.Random(0), set())
+    'Wehaimova'
+    """
+    avoid = real | {fold(n) for n in EVAL_INVENTED}
     while True:
-        name = "".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 3))).capitalize()
-        if fold(name) not in real:
+        stem = "".join(rng.choice(ONSETS) + rng.choice(NUCLEI) + rng.choice(CODAS) for _ in range(rng.randint(1, 3)))
+        name = (stem + rng.choice(ENDINGS)).capitalize()
+        if 4 <= len(name) <= 14 and fold(name) not in avoid:
             return name
 
 

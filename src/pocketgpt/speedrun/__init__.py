@@ -211,14 +211,16 @@ def _sft(c: Ctx) -> dict:
     from pocketgpt.train.sft import run_sft
 
     run = c.out / "sft"
-    flags = {}  # no budget given: SFT's default, a share of the base's pretraining tokens
+    flags, epochs = {}, None  # no budget given: SFT's default, a share of the base's pretraining tokens
     if c.cfg.sft_max_steps:
         flags["max_steps"] = c.cfg.sft_max_steps
     elif c.cfg.sft_minutes:
         flags["max_minutes"] = c.cfg.sft_minutes
+    elif c.cfg.sft_epochs:
+        epochs = c.cfg.sft_epochs
     result = run_sft({"config_file": None, "overrides": [f"seed={c.cfg.seed}", *c.cfg.sft_overrides], "flags": flags},
                      [c.out / "chat" / "chat.jsonl"], run, base=c.out / "base", resume=bool(list_checkpoints(run)),
-                     progress=False)
+                     epochs=epochs, progress=False)
     if result.status != "done":
         raise KeyboardInterrupt
     return {"tokens": result.tokens, "steps": result.step, "last_eval": result.last_eval}
