@@ -324,11 +324,10 @@ def invented_name(rng: random.Random, real: set[str]) -> str:
     >>> invented_name(random.Random(0), set())
     'Wehaimova'
     """
-    avoid = real | {fold(n) for n in EVAL_INVENTED}
     while True:
         stem = "".join(rng.choice(ONSETS) + rng.choice(NUCLEI) + rng.choice(CODAS) for _ in range(rng.randint(1, 3)))
-        name = (stem + rng.choice(ENDINGS)).capitalize()
-        if 4 <= len(name) <= 14 and fold(name) not in avoid:
+        name = (stem + rng.choice(ENDINGS)).capitalize()  # ASCII and capitalized, as EVAL_INVENTED's names are
+        if 4 <= len(name) <= 14 and name not in EVAL_INVENTED and fold(name) not in real:
             return name
 
 
@@ -338,9 +337,10 @@ def unknown_conversations(countries: dict, cfg: ChatMixConfig, rng: random.Rando
     (The tests check that none is a question the facts eval asks.)"""
     real = {fold(c.name) for c in countries.values()} | {fold(c.capital) for c in countries.values()}
     real |= {fold(e.name) for e in (elements or {}).values()}
+    real |= {fold(e.name)[:-3] for e in (elements or {}).values() if e.name.endswith("ium")}  # "{x}ium" questions
     out = []
     for _ in range(cfg.unknown):
-        x = invented_name(rng, real | {fold(e.name)[:-3] for e in (elements or {}).values() if e.name.endswith("ium")})
+        x = invented_name(rng, real)
         q = rng.choice(UNKNOWN_QUESTIONS).format(x=x, a=rng.randint(3, 99), b=rng.randint(3, 99))
         out.append(_conv([("user", q), ("assistant", rng.choice(UNKNOWN_REPLIES))], "unknown", _system(cfg, rng)))
     return out
